@@ -1,0 +1,121 @@
+"""Reading released weight files into our modules, with errors that name file and key.
+
+The release's files hold more than inference uses (training heads, decoder halves,
+w2v-BERT layers past 17), so keys a module does not have are skipped; a key a module
+needs that is absent, or present with another shape, is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+StateDict = dict[str, torch.Tensor]
+
+
+def read_state_dict(path: str | Path) -> StateDict:
+    """Load a ``.safetensors`` or ``torch.save`` file and flatten nested dicts to dotted keys.
+
+    Tensors land on the CPU. Raises :class:`CheckpointError` for a missing, truncated or
+    otherwise unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weight file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            raw: Mapping = load_file(str(path), device="cpu")
+        else:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise CheckpointError(
+            f"{path}: cannot be read ({type(e).__name__}: {e}). The file is probably truncated "
+            "or corrupt: delete it and download it again.") from e
+    if isinstance(raw, torch.Tensor):
+        return {"": raw}
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(raw).__name__}")
+    return flatten(raw)
+
+
+def flatten(nested: Mapping, prefix: str = "") -> StateDict:
+    out: StateDict = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, torch.Tensor):
+            out[name] = value
+    return out
+
+
+def sub_state_dict(sd: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
+    """Keys under ``prefix`` (a trailing dot is implied), with the prefix removed."""
+    prefix = prefix if prefix.endswith(".") or not prefix else prefix + "."
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+def strip_prefix(sd: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
+    """Remove ``prefix`` from keys that have it, keep the others (e.g. DDP's ``module.``)."""
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in sd.items()}
+
+
+def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
+    """Replace every ``X.weight_g`` / ``X.weight_v`` pair by ``X.weight = g * v / ||v||``.
+
+    The norm runs over all dimensions but 0, as ``torch.nn.utils.weight_norm(dim=0)``
+    computes it, so the folded weight is bit-identical to the one the reference uses.
+    """
+    out: StateDict = {}
+    for key, value in sd.items():
+        if key.endswith(".weight_g") or key == "weight_g":
+            continue
+        if key.endswith("weight_v"):
+            base = key[: -len("_v")]
+            g = sd.get(base + "_g")
+            if g is None:
+                raise CheckpointError(f"{key} has no matching weight_g")
+            out[base] = torch._weight_norm(value.float(), g.float(), 0).to(value.dtype)
+        else:
+            out[key] = value
+    return out
+
+
+def load_into(module: nn.Module, sd: Mapping[str, torch.Tensor], *, file: str | Path,
+              prefix: str = "", optional: Iterable[str] = ()) -> None:
+    """Copy ``sd`` into ``module`` after checking every key the module needs.
+
+    ``prefix`` is how the module's keys are spelled in ``file`` (for messages only).
+    ``optional`` names module keys that may be absent from the file (they keep the
+    module's own value, e.g. a buffer the module recomputes). Keys of ``sd`` that the
+    module does not have are skipped.
+    """
+    own = module.state_dict()
+    optional = set(optional)
+    missing = [k for k in own if k not in sd and k not in optional]
+    if missing:
+        shown = ", ".join(prefix + k for k in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise CheckpointError(f"{file}: missing key {shown}{more}. The file does not match this "
+                              "model (wrong file, or an incomplete download).")
+    for k, target in own.items():
+        if k in sd and tuple(sd[k].shape) != tuple(target.shape):
+            raise CheckpointError(f"{file}: key {prefix}{k} has shape {tuple(sd[k].shape)}, "
+                                  f"expected {tuple(target.shape)} from config.yaml")
+    skipped = [k for k in sd if k not in own]
+    if skipped:
+        log.debug("%s: %d keys not used by %s (e.g. %s)", file, len(skipped),
+                  type(module).__name__, skipped[0])
+    module.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)

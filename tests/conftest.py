@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from indextts_core import tiny
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The golden tiny checkpoint, rebuilt from the rule once per test session.
+
+    Set INDEXTTS_TEST_MODEL_DIR to keep the folder between sessions (faster local runs).
+    """
+    keep = os.environ.get("INDEXTTS_TEST_MODEL_DIR")
+    if keep:
+        if tiny.is_test_model(keep):
+            return Path(keep)
+        return tiny.build_checkpoint(keep)
+    return tiny.build_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
