@@ -1,0 +1,277 @@
+"""The one place where the app talks to the engine.
+
+:class:`EngineController` owns the :class:`indextts_core.IndexTTS2` instance: it loads it
+(in the background at start-up, so the page opens at once), runs every engine call one at
+a time under a lock, unloads it on request, and turns failures into message keys for the
+UI (:func:`classify_error`). It uses only the engine's public API (ENGINE_API.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indextts_core.errors import (
+    AudioError,
+    IndexTTSError,
+    InvalidOptionError,
+    ModelNotFoundError,
+    TextError,
+)
+
+from . import models
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[..., Any]
+
+# Engine states shown in the UI.
+NO_ENGINE = "no_engine"  # this installation has no synthesis engine (import failed)
+MISSING = "missing"  # weights are not (completely) on disk
+DOWNLOADING = "downloading"
+LOADING = "loading"
+READY = "ready"
+UNLOADED = "unloaded"  # the user freed the memory; loads again on the next use
+FAILED = "failed"
+
+
+def default_factory() -> EngineFactory:
+    """``IndexTTS2.from_pretrained``; raises ImportError when the engine is not installed."""
+    from indextts_core import IndexTTS2  # type: ignore[attr-defined]
+
+    return IndexTTS2.from_pretrained
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    oom_type = getattr(__import__("torch"), "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError | MemoryError) and "out of memory" in str(exc).lower()
+
+
+def classify_error(exc: BaseException) -> tuple[str, dict[str, str]]:
+    """A message key of :mod:`app.i18n` and its fields for an exception from the engine."""
+    detail = str(exc).strip() or type(exc).__name__
+    if is_out_of_memory(exc) or isinstance(exc, MemoryError):
+        return "error.oom", {}
+    if isinstance(exc, ModelNotFoundError):
+        return "error.model_missing", {"detail": detail}
+    if isinstance(exc, TextError):
+        return "error.text", {"detail": detail}
+    if isinstance(exc, AudioError):
+        return "error.audio", {"detail": detail}
+    if isinstance(exc, InvalidOptionError):
+        return "error.option", {"detail": detail}
+    if isinstance(exc, IndexTTSError):
+        return "error.engine", {"detail": detail}
+    return "error.unexpected", {"detail": f"{type(exc).__name__}: {detail}"}
+
+
+class EngineBusyError(RuntimeError):
+    """Raised by :meth:`EngineController.session` when the engine cannot be used right now."""
+
+    def __init__(self, state: str, detail: str = "") -> None:
+        super().__init__(detail or state)
+        self.state = state
+        self.detail = detail
+
+
+@dataclass
+class EngineStatus:
+    """A snapshot for the status panel."""
+
+    state: str
+    model_dir: Path
+    device: str
+    precision: str
+    is_test_model: bool
+    detail: str = ""
+    memory: dict[str, Any] = field(default_factory=dict)
+    load_seconds: float | None = None
+    download: models.DownloadSnapshot | None = None
+    files: models.ModelFiles | None = None
+
+
+class EngineController:
+    """Loads, guards and frees the engine. All engine calls go through :meth:`session`."""
+
+    def __init__(self, model_dir: Path, *, device: str = "auto", precision: str = "auto",
+                 factory: EngineFactory | None = None, allow_download: bool = True) -> None:
+        self.model_dir = Path(model_dir)
+        self.device = device
+        self.precision = precision
+        self.allow_download = allow_download
+        self._factory = factory
+        self._engine: Any = None
+        # A plain Lock, not an RLock: a streaming generator may resume on another thread.
+        self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._state = LOADING
+        self._detail = ""
+        self._load_seconds: float | None = None
+        self._download: models.DownloadManager | None = None
+        self._loader: threading.Thread | None = None
+
+    # -- state ------------------------------------------------------------------------
+    def _set(self, state: str, detail: str = "") -> None:
+        with self._state_lock:
+            self._state, self._detail = state, detail
+        log.info("engine state: %s %s", state, detail)
+
+    @property
+    def state(self) -> str:
+        with self._state_lock:
+            return self._state
+
+    @property
+    def is_test_model(self) -> bool:
+        engine = self._engine
+        if engine is not None:
+            return bool(getattr(engine, "is_test_model", False))
+        return models.is_test_model(self.model_dir)
+
+    def _resolve_factory(self) -> EngineFactory | None:
+        if self._factory is None:
+            try:
+                self._factory = default_factory()
+            except ImportError as e:
+                self._set(NO_ENGINE, str(e))
+                return None
+        return self._factory
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        """Begin downloading (if allowed and needed) and loading in the background."""
+        if self._loader is not None and self._loader.is_alive():
+            return
+        self._loader = threading.Thread(target=self._prepare, name="engine-loader", daemon=True)
+        self._loader.start()
+
+    def wait_ready(self, timeout: float | None = None) -> str:
+        """Block until background preparation ends; returns the state."""
+        if self._loader is not None:
+            self._loader.join(timeout)
+        return self.state
+
+    def _prepare(self) -> None:
+        if self._resolve_factory() is None:
+            return
+        files = models.model_files(self.model_dir)
+        if files is not None and not files.complete:
+            if not self.allow_download:
+                self._set(MISSING, "download disabled")
+                return
+            if not self._download_weights():
+                return
+        with self._lock:
+            self._load_locked()
+
+    def _download_weights(self) -> bool:
+        manager = models.DownloadManager(self.model_dir)
+        if not manager.available:
+            self._set(MISSING, "no downloader")
+            return False
+        self._download = manager
+        self._set(DOWNLOADING)
+        ok = manager.run()
+        if not ok:
+            self._set(MISSING, manager.error or "download failed")
+        return ok
+
+    def start_download(self) -> None:
+        """The status panel's download button: fetch what is missing, then load."""
+        if self.state in (DOWNLOADING, LOADING):
+            return
+        self.allow_download = True
+        self.start()
+
+    def _load_locked(self) -> None:
+        if self._engine is not None:
+            return
+        factory = self._resolve_factory()
+        if factory is None:
+            return
+        self._set(LOADING)
+        t0 = time.perf_counter()
+        try:
+            dtype = None if self.precision in (None, "", "auto") else self.precision
+            self._engine = factory(self.model_dir, device=self.device, dtype=dtype, download=False)
+        except ModelNotFoundError as e:
+            self._set(MISSING, str(e))
+            return
+        except Exception as e:
+            log.exception("loading the engine failed")
+            key, fields = classify_error(e)
+            self._set(FAILED, fields.get("detail", key))
+            return
+        self._load_seconds = time.perf_counter() - t0
+        self._set(READY)
+
+    @contextlib.contextmanager
+    def session(self, *, load: bool = True) -> Iterator[Any]:
+        """Hold the engine for one piece of work (waits for work already running).
+
+        Raises :class:`EngineBusyError` when there is no usable engine.
+        """
+        with self._lock:
+            if self._engine is None and load and self.state in (READY, UNLOADED, FAILED):
+                self._load_locked()
+            if self._engine is None:
+                raise EngineBusyError(self.state, self._detail)
+            try:
+                yield self._engine
+            except BaseException as e:
+                if is_out_of_memory(e):
+                    _free_cuda_cache()
+                raise
+
+    def acquire(self, *, load: bool = True) -> contextlib.AbstractContextManager[Any]:
+        return self.session(load=load)
+
+    def peek(self) -> Any:
+        """The loaded engine for read-only helpers (text preview) without waiting; None if not loaded."""
+        return self._engine
+
+    def unload(self) -> bool:
+        """Free all models (waits for running work). Returns False when nothing was loaded."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+            if engine is None:
+                return False
+            try:
+                engine.close()
+            finally:
+                _free_cuda_cache()
+                self._set(UNLOADED)
+        return True
+
+    def status(self) -> EngineStatus:
+        engine = self._engine
+        memory: dict[str, Any] = {}
+        device, precision = self.device, self.precision
+        if engine is not None:
+            with contextlib.suppress(Exception):
+                memory = dict(engine.memory_info())
+            device = str(getattr(engine, "device", device))
+            precision = str(getattr(engine, "dtype", precision)).replace("torch.", "")
+        with self._state_lock:
+            state, detail = self._state, self._detail
+        download = self._download.snapshot() if self._download is not None else None
+        files = models.model_files(self.model_dir) if state in (MISSING, DOWNLOADING, NO_ENGINE) else None
+        return EngineStatus(state=state, model_dir=self.model_dir, device=device, precision=precision,
+                            is_test_model=self.is_test_model, detail=detail, memory=memory,
+                            load_seconds=self._load_seconds, download=download, files=files)
+
+
+def _free_cuda_cache() -> None:
+    with contextlib.suppress(Exception):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,278 @@
+"""What the buttons do, without any Gradio: validation, engine calls, saving takes.
+
+:class:`Studio` methods take plain values and return or yield plain events; the layout
+turns those into component updates. Every failure becomes an :class:`Failed` event with a
+sentence in the interface language; inputs are never touched here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indextts_core.errors import AudioError, IndexTTSError, InvalidOptionError, TextError
+from indextts_core.voice_check import VoiceReport
+
+from . import controller as ctl
+from . import text_tools
+from .history import History, Take
+from .i18n import emotion_name, t
+from .paths import AppDirs
+from .settings import TakeSettings
+from .voices import Voice, VoiceLibrary
+
+log = logging.getLogger(__name__)
+
+
+# -- events ---------------------------------------------------------------------------
+@dataclass
+class Progress:
+    text: str
+    fraction: float | None = None
+
+
+@dataclass
+class Chunk:
+    """One finished segment (the gap before it included) for live playback."""
+
+    audio: np.ndarray
+    sample_rate: int
+    index: int
+    total: int
+
+
+@dataclass
+class Finished:
+    take: Take
+    path: Path
+    info: str
+    label: str = ""
+
+
+@dataclass
+class Failed:
+    text: str
+
+
+@dataclass
+class AppContext:
+    """Everything the handlers need; built once by :func:`app.webui.create_app`."""
+
+    dirs: AppDirs
+    controller: ctl.EngineController
+    history: History
+    voices: VoiceLibrary
+    emotion_clips: VoiceLibrary
+    streaming: bool = False
+
+    @classmethod
+    def create(cls, dirs: AppDirs, controller: ctl.EngineController, *, streaming: bool = False) -> AppContext:
+        dirs.create()
+        return cls(dirs=dirs, controller=controller, history=History(dirs.takes_dir, dirs.history_file),
+                   voices=VoiceLibrary(dirs.voices_dir), emotion_clips=VoiceLibrary(dirs.voices_dir / "emotion"),
+                   streaming=streaming)
+
+
+def engine_failure(lang: str, exc: BaseException) -> str:
+    """The sentence shown for an exception raised while using the engine."""
+    if isinstance(exc, ctl.EngineBusyError):
+        try:
+            state = t(lang, f"state.{exc.state}")
+            hint = t(lang, f"hint.{exc.state}")
+        except KeyError:
+            state, hint = exc.state, ""
+        return t(lang, "error.not_ready", state=state, hint=hint)
+    key, fields = ctl.classify_error(exc)
+    if key == "error.unexpected":
+        log.error("engine call failed", exc_info=exc)
+    return t(lang, key, **fields)
+
+
+class Studio:
+    """The app's actions."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    # -- voice ------------------------------------------------------------------------
+    def add_voice(self, path: str | None) -> tuple[Voice | None, VoiceReport | None, str | None]:
+        """Check and store an uploaded/recorded clip. Returns (voice, report, error sentence)."""
+        if not path:
+            return None, None, None
+        try:
+            voice, report = self.ctx.voices.add(path)
+        except AudioError as e:
+            return None, None, str(e)
+        return voice, report, None
+
+    def voice_path(self, voice: Voice) -> Path:
+        return self.ctx.voices.path_of(voice)
+
+    # -- text -------------------------------------------------------------------------
+    def preview(self, text: str, segment_tokens: int) -> tuple[Any | None, list[str], str | None]:
+        """(engine TextPreview or None when no engine is loaded, invalid pinyin words, error sentence)."""
+        invalid = text_tools.invalid_pinyin(text or "")
+        engine = self.ctx.controller.peek()
+        if engine is None or not (text or "").strip():
+            return None, invalid, None
+        try:
+            seg = int(segment_tokens) if segment_tokens else 120
+            return engine.preview_text(text, segment_tokens=max(1, seg)), invalid, None
+        except (TextError, InvalidOptionError) as e:
+            return None, invalid, str(e)
+        except Exception as e:  # the preview must never break typing
+            log.warning("text preview failed: %s", e)
+            return None, invalid, None
+
+    # -- emotion ----------------------------------------------------------------------
+    def analyze_emotion(self, lang: str, description: str, text: str) -> tuple[list[float] | None, str | None]:
+        source = (description or "").strip() or (text or "").strip()
+        if not source:
+            return None, t(lang, "error.emotion_text")
+        try:
+            with self.ctx.controller.session() as tts:
+                values = tts.analyze_emotion_text(source)
+        except Exception as e:
+            return None, engine_failure(lang, e)
+        from indextts_core.options import EMOTIONS
+
+        if isinstance(values, dict):
+            return [float(values.get(name, 0.0)) for name in EMOTIONS], None
+        return [float(v) for v in values], None
+
+    # -- generation -------------------------------------------------------------------
+    def _validate(self, lang: str, voice_path: str | None, s: TakeSettings
+                  ) -> tuple[Voice, TakeSettings, dict[str, Any]] | Failed:
+        if not voice_path:
+            return Failed(t(lang, "error.no_voice"))
+        if not (s.text or "").strip():
+            return Failed(t(lang, "error.no_text"))
+        bad = text_tools.invalid_pinyin(s.text)
+        if bad:
+            return Failed(t(lang, "error.invalid_pinyin", words=", ".join(bad)))
+        try:
+            voice, report = self.ctx.voices.add(voice_path)
+        except AudioError as e:
+            return Failed(t(lang, "error.audio", detail=str(e)))
+        if report.silent:
+            return Failed(t(lang, "error.silent_voice"))
+        if s.emotion_mode == "audio":
+            if not s.emotion_audio:
+                return Failed(t(lang, "error.no_emotion_clip"))
+            try:
+                clip, _ = self.ctx.emotion_clips.add(s.emotion_audio)
+            except AudioError as e:
+                return Failed(t(lang, "error.audio", detail=str(e)))
+            s = dataclasses.replace(s, emotion_audio=str(self.ctx.emotion_clips.path_of(clip)))
+        try:
+            kwargs = s.engine_kwargs()
+        except InvalidOptionError as e:
+            return Failed(t(lang, "error.option", detail=str(e)))
+        return voice, s, kwargs
+
+    def _save(self, lang: str, result: Any, voice: Voice, s: TakeSettings, *, kind: str = "take",
+              variant: str | None = None, started: float) -> Finished:
+        path = self.ctx.history.reserve_path(s.text, int(result.seed), variant or "")
+        result.save_wav(path)
+        gen = float(result.timings.get("total", time.perf_counter() - started))
+        settings = dataclasses.replace(s, seed=int(result.seed)).to_dict()
+        take = Take(id=History.new_id(), created=datetime.now().isoformat(timespec="seconds"), wav=path.name,
+                    text=s.text, voice_name=voice.name, voice_path=str(self.ctx.voices.path_of(voice)),
+                    settings=settings, seed=int(result.seed), seconds=float(result.seconds),
+                    requested_seconds=result.requested_seconds, generation_seconds=gen,
+                    rtf=float(gen / max(result.seconds, 1e-9)),
+                    emotion_vector=list(result.emotion_vector) if result.emotion_vector is not None else None,
+                    is_test_model=bool(result.is_test_model), kind=kind, variant=variant)
+        self.ctx.history.add(take)
+        from .views import take_info
+
+        info = take_info(lang, seconds=take.seconds, requested=take.requested_seconds, gen=gen, rtf=take.rtf,
+                         seed=take.seed, segments=len(result.segments), path=str(path),
+                         is_test_model=take.is_test_model)
+        label = emotion_name(lang, variant) if variant else ""
+        return Finished(take=take, path=path, info=info, label=label)
+
+    def generate(self, lang: str, voice_path: str | None, s: TakeSettings
+                 ) -> Iterator[Progress | Chunk | Finished | Failed]:
+        """Stream one take: Progress and Chunk events, then Finished (or Failed)."""
+        checked = self._validate(lang, voice_path, s)
+        if isinstance(checked, Failed):
+            yield checked
+            return
+        voice, s, kwargs = checked
+        yield Progress(t(lang, "progress.waiting"), 0.0)
+        started = time.perf_counter()
+        try:
+            with self.ctx.controller.session() as tts:
+                total = len(tts.preview_text(s.text, segment_tokens=kwargs["segment_tokens"]).segments) or 1
+                yield Progress(t(lang, "progress.segment", n=1, total=total), 0.0)
+                stream = tts.stream(s.text, str(self.ctx.voices.path_of(voice)), **kwargs)
+                for chunk in stream:
+                    n = chunk.index + 1
+                    yield Chunk(np.asarray(chunk.audio, dtype=np.float32), int(chunk.sample_rate), chunk.index, total)
+                    if not chunk.is_last:
+                        yield Progress(t(lang, "progress.segment", n=n + 1, total=total), n / total)
+                result = stream.result
+                yield Progress(t(lang, "progress.saving"), 1.0)
+                yield self._save(lang, result, voice, s, started=started)
+        except Exception as e:
+            yield Failed(engine_failure(lang, e))
+
+    def variants(self, lang: str, voice_path: str | None, s: TakeSettings, labels: list[str]
+                 ) -> Iterator[Progress | Finished | Failed]:
+        """Render the same line once per emotion label (same seed for all)."""
+        if not labels:
+            yield Failed(t(lang, "variants.none"))
+            return
+        checked = self._validate(lang, voice_path, s)
+        if isinstance(checked, Failed):
+            yield checked
+            return
+        voice, s, _ = checked
+        seed = s.seed_value()
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        s = dataclasses.replace(s, seed=seed)
+        yield Progress(t(lang, "progress.waiting"), 0.0)
+        try:
+            with self.ctx.controller.session() as tts:
+                for i, label in enumerate(labels):
+                    yield Progress(t(lang, "progress.variant", n=i + 1, total=len(labels),
+                                     name=emotion_name(lang, label)), i / len(labels))
+                    sv = s.with_emotion_label(label)
+                    started = time.perf_counter()
+                    result = tts.synthesize(sv.text, str(self.ctx.voices.path_of(voice)), **sv.engine_kwargs())
+                    yield self._save(lang, result, voice, sv, kind="variant", variant=label, started=started)
+        except Exception as e:
+            yield Failed(engine_failure(lang, e))
+
+    # -- history ----------------------------------------------------------------------
+    def reuse(self, take_id: str) -> tuple[TakeSettings, Path | None] | None:
+        take = self.ctx.history.get(take_id)
+        if take is None:
+            return None
+        settings = TakeSettings.from_dict(take.settings)
+        voice = Path(take.voice_path) if take.voice_path and Path(take.voice_path).is_file() else None
+        if settings.emotion_audio and not Path(settings.emotion_audio).is_file():
+            settings = dataclasses.replace(settings, emotion_audio=None)
+        return settings, voice
+
+    # -- status -----------------------------------------------------------------------
+    def unload(self) -> bool:
+        return self.ctx.controller.unload()
+
+
+def random_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+__all__ = ["AppContext", "Chunk", "Failed", "Finished", "IndexTTSError", "Progress", "Studio", "random_seed"]

@@ -1,0 +1,827 @@
+"""The page: components, their words in both languages, and the wiring to :mod:`app.handlers`."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import soundfile as sf
+
+from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE, SPEED_RANGE
+
+from . import controller as ctl
+from . import text_tools, views
+from .handlers import AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure, random_seed
+from .i18n import LANG_CHOICES, STRINGS, detect_language, emotion_name, t
+from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vector
+
+log = logging.getLogger(__name__)
+
+MAX_VARIANTS = len(VARIANT_CHOICES)
+ENGINE = "engine"  # concurrency group of everything that runs the engine
+
+CSS = """
+.itts-msg { padding: 8px 12px; border-radius: 6px; margin: 4px 0; font-size: 0.95em; }
+.itts-info { background: #eef4ff; color: #1d3a6e; }
+.itts-ok { background: #ecf8ef; color: #1c5a2b; }
+.itts-warn { background: #fff6e0; color: #6a4a00; }
+.itts-error { background: #fdecec; color: #8a1c1c; font-weight: 600; }
+.itts-warnline { color: #8a5a00; }
+.itts-banner { padding: 8px 12px; border-radius: 6px; margin: 2px 0; font-weight: 600; }
+.itts-banner.itts-warn { background: #fff0c2; color: #5c3d00; border: 1px solid #e0b54a; }
+.itts-banner.itts-error { background: #fdecec; color: #8a1c1c; border: 1px solid #e59a9a; }
+.itts-banner.itts-info { background: #eef4ff; color: #1d3a6e; }
+.itts-preview { font-size: 0.9em; border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 8px; }
+.itts-preview-title { font-weight: 600; margin-bottom: 4px; }
+.itts-dim { color: var(--body-text-color-subdued); }
+.itts-seg code { white-space: pre-wrap; word-break: break-all; }
+.itts-seg-n { font-weight: 600; }
+.itts-status th { text-align: left; padding-right: 16px; white-space: nowrap; }
+.itts-progress { width: 100%; }
+.itts-offline { margin-top: 8px; font-size: 0.9em; }
+#lang { max-width: 260px; }
+"""
+
+# Tooltips: set as the HTML title of each control (and re-applied when Gradio re-renders).
+TIPS_JS = """
+<script>
+window.ittsTips = __TIPS__;
+window.ittsLang = 'en';
+window.ittsApplyTips = function (lang) {
+  if (lang) { window.ittsLang = lang; }
+  const table = window.ittsTips[window.ittsLang] || {};
+  for (const [id, tip] of Object.entries(table)) {
+    const el = document.getElementById(id);
+    if (!el) continue;
+    el.setAttribute('title', tip);
+    el.querySelectorAll('input, textarea, button, select, label').forEach((c) => c.setAttribute('title', tip));
+  }
+};
+(function () {
+  let pending = false;
+  const obs = new MutationObserver(() => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => { pending = false; window.ittsApplyTips(); }, 300);
+  });
+  window.addEventListener('load', () => obs.observe(document.body, {childList: true, subtree: true}));
+})();
+</script>
+"""
+
+
+@dataclass
+class Texts:
+    """Which interface words a component shows (keys of :data:`app.i18n.STRINGS`)."""
+
+    label: str | None = None
+    info: str | None = None
+    placeholder: str | None = None
+    value: str | None = None
+    choices: Callable[[str], list[tuple[str, str]]] | None = None
+    extra: dict[str, Callable[[str], Any]] = field(default_factory=dict)
+
+
+def _emotion_choices(names: tuple[str, ...]) -> Callable[[str], list[tuple[str, str]]]:
+    return lambda lang: [(emotion_name(lang, n), n) for n in names]
+
+
+def _keyed_choices(prefix: str, values: tuple[str, ...]) -> Callable[[str], list[tuple[str, str]]]:
+    return lambda lang: [(t(lang, f"{prefix}.{v}"), v) for v in values]
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+
+class StudioUI:
+    """Builds the Blocks and holds every component."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.studio = Studio(ctx)
+        self.texts: list[tuple[gr.components.Component | gr.blocks.BlockContext, Texts]] = []
+        self.tips: dict[str, str] = {}
+        self.form: dict[str, Any] = {}
+
+    # -- registration -----------------------------------------------------------------
+    def _r(self, comp: Any, texts: Texts | None = None, tip: str | None = None) -> Any:
+        if texts is not None:
+            self.texts.append((comp, texts))
+        if tip and getattr(comp, "elem_id", None):
+            self.tips[comp.elem_id] = tip
+        return comp
+
+    def _field(self, name: str, comp: Any, key: str | None = None, *, info: bool = True) -> Any:
+        """A form input for ``TakeSettings.<name>`` whose words live under ``key``."""
+        key = key or name
+        self.form[name] = comp
+        if info and hasattr(comp, "info") and not comp.info:
+            comp.info = t("en", f"{key}.tip")
+        return self._r(comp, Texts(label=f"{key}.label", info=f"{key}.tip" if info else None), tip=f"{key}.tip")
+
+    def texts_for(self, lang: str) -> list[Any]:
+        updates = []
+        for _comp, tx in self.texts:
+            kw: dict[str, Any] = {}
+            if tx.label:
+                kw["label"] = t(lang, tx.label)
+            if tx.info:
+                kw["info"] = t(lang, tx.info)
+            if tx.placeholder:
+                kw["placeholder"] = t(lang, tx.placeholder)
+            if tx.value:
+                kw["value"] = t(lang, tx.value)
+            if tx.choices:
+                kw["choices"] = tx.choices(lang)
+            for k, fn in tx.extra.items():
+                kw[k] = fn(lang)
+            updates.append(gr.update(**kw))
+        return updates
+
+    def tips_table(self) -> dict[str, dict[str, str]]:
+        return {lang: {eid: t(lang, key) for eid, key in self.tips.items()} for lang in ("en", "zh")}
+
+    # -- building ---------------------------------------------------------------------
+    def build(self) -> gr.Blocks:
+        L = "en"  # initial words; the page switches to the browser's language on load
+        with gr.Blocks(title="IndexTTS Studio", analytics_enabled=False) as demo:
+            self.demo = demo
+            with gr.Row(equal_height=True):
+                with gr.Column(scale=5):
+                    self.title_md = self._r(gr.Markdown(f"## {t(L, 'app.title')}\n{t(L, 'app.subtitle')}",
+                                                        elem_id="title"),
+                                            Texts(extra={"value": lambda lg: f"## {t(lg, 'app.title')}\n"
+                                                                               f"{t(lg, 'app.subtitle')}"}))
+                with gr.Column(scale=1, min_width=220):
+                    self.lang = gr.Radio(LANG_CHOICES, value="en", label=t(L, "lang.label"), elem_id="lang",
+                                         interactive=True)
+                    self.tips["lang"] = "lang.tip"
+            self.banner = gr.HTML(elem_id="banner")
+            with gr.Tabs(elem_id="tabs") as self.tabs:
+                with gr.Tab(t(L, "tab.synth"), id="synth", elem_id="tab-synth") as tab_synth:
+                    self._r(tab_synth, Texts(label="tab.synth"))
+                    self._build_synth(L)
+                with gr.Tab(t(L, "tab.history"), id="history", elem_id="tab-history") as tab_hist:
+                    self._r(tab_hist, Texts(label="tab.history"))
+                    self._build_history(L)
+                with gr.Tab(t(L, "tab.status"), id="status", elem_id="tab-status") as tab_status:
+                    self._r(tab_status, Texts(label="tab.status"))
+                    self._build_status(L)
+            self._build_api()
+            self.timer = gr.Timer(1.0, active=False)
+            self._wire()
+        return demo
+
+    def _build_synth(self, L: str) -> None:
+        with gr.Row():
+            with gr.Column(scale=3):
+                self._r(gr.Markdown(t(L, "sec.voice")), Texts(value="sec.voice"))
+                self.voice = self._r(gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                              label=t(L, "voice.label"), elem_id="voice"),
+                                     Texts(label="voice.label"), tip="voice.tip")
+                self.voice_note = gr.HTML(views.voice_note(L, None), elem_id="voice-note")
+                self.recent = self._r(gr.Dataset(components=["textbox"], samples=[], type="index",
+                                                 label=t(L, "recent.label"), elem_id="recent-voices",
+                                                 samples_per_page=12, visible=False),
+                                      Texts(label="recent.label"), tip="recent.tip")
+                self.recent_ids = gr.State([])
+
+                self._r(gr.Markdown(t(L, "sec.text")), Texts(value="sec.text"))
+                self.text = self._field("text", gr.Textbox(lines=4, max_lines=20, label=t(L, "text.label"),
+                                                           info=t(L, "text.tip"), placeholder=t(L, "text.placeholder"),
+                                                           elem_id="text"), "text")
+                self.texts[-1][1].placeholder = "text.placeholder"
+                self.preview = gr.HTML(views.text_preview(L, None, [], ready=False), elem_id="text-preview")
+                with gr.Accordion(t(L, "pinyin.acc"), open=False, elem_id="pinyin-acc") as acc:
+                    self._r(acc, Texts(label="pinyin.acc"))
+                    self.pinyin_note = gr.Markdown(t(L, "pinyin.none"), elem_id="pinyin-note")
+                    with gr.Row():
+                        self.poly_char = self._r(gr.Dropdown(choices=[], label=t(L, "pinyin.char.label"),
+                                                             elem_id="pinyin-char", interactive=True),
+                                                 Texts(label="pinyin.char.label"), tip="pinyin.char.tip")
+                        self.poly_reading = self._r(gr.Radio(choices=[], label=t(L, "pinyin.reading.label"),
+                                                             elem_id="pinyin-reading", interactive=True),
+                                                    Texts(label="pinyin.reading.label"), tip="pinyin.reading.tip")
+                    self.poly_insert = self._r(gr.Button(t(L, "pinyin.insert"), elem_id="pinyin-insert", size="sm"),
+                                               Texts(value="pinyin.insert"), tip="pinyin.insert.tip")
+                    self.poly_state = gr.State([])
+
+                self._r(gr.Markdown(t(L, "sec.emotion")), Texts(value="sec.emotion"))
+                self.emo_mode = self._field("emotion_mode", gr.Radio(
+                    _keyed_choices("emo_mode", ("speaker", "audio", "vector", "text"))(L), value="speaker",
+                    label=t(L, "emo_mode.label"), info=t(L, "emo_mode.tip"), elem_id="emo-mode"), "emo_mode")
+                self.texts[-1][1].choices = _keyed_choices("emo_mode", ("speaker", "audio", "vector", "text"))
+                with gr.Group(visible=False) as self.emo_audio_group:
+                    self.emo_audio = self._r(gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                                      label=t(L, "emo_audio.label"), elem_id="emo-audio"),
+                                             Texts(label="emo_audio.label"), tip="emo_audio.tip")
+                    self.form["emotion_audio"] = self.emo_audio
+                with gr.Group(visible=False) as self.emo_label_group, gr.Row():
+                    self.emo_label = self._field("emotion_label", gr.Dropdown(
+                        _emotion_choices(EMOTIONS)(L), value="happy", label=t(L, "emo_label.label"),
+                        info=t(L, "emo_label.tip"), elem_id="emo-label", interactive=True), "emo_label")
+                    self.texts[-1][1].choices = _emotion_choices(EMOTIONS)
+                    self.emo_intensity = self._field("emotion_intensity", gr.Slider(
+                        0.0, MAX_EMOTION_VALUE, value=0.8, step=0.05, label=t(L, "emo_intensity.label"),
+                        info=t(L, "emo_intensity.tip"), elem_id="emo-intensity"), "emo_intensity")
+                with gr.Group(visible=False) as self.emo_text_group:
+                    self.emo_text = self._field("emotion_text", gr.Textbox(
+                        lines=2, label=t(L, "emo_text.label"), info=t(L, "emo_text.tip"),
+                        placeholder=t(L, "emo_text.placeholder"), elem_id="emo-text"), "emo_text")
+                    self.texts[-1][1].placeholder = "emo_text.placeholder"
+                    self.emo_analyze = self._r(gr.Button(t(L, "emo_analyze"), elem_id="emo-analyze", size="sm"),
+                                               Texts(value="emo_analyze"), tip="emo_analyze.tip")
+                self.emo_analyzed_for = gr.State(None)
+                self.emo_weight = self._field("emotion_weight", gr.Slider(
+                    0.0, 1.0, value=0.65, step=0.05, label=t(L, "emo_weight.label"), info=t(L, "emo_weight.tip"),
+                    elem_id="emo-weight", visible=False), "emo_weight")
+                self.emo_note = gr.HTML(elem_id="emo-note")
+                with gr.Accordion(t(L, "emo_mix.acc"), open=False, visible=False, elem_id="emo-mix") as self.emo_mix:
+                    self._r(self.emo_mix, Texts(label="emo_mix.acc"))
+                    self.emo_sliders = []
+                    with gr.Row():
+                        for i, name in enumerate(EMOTIONS):
+                            s = gr.Slider(0.0, MAX_EMOTION_VALUE, value=0.0, step=0.05, label=emotion_name(L, name),
+                                          elem_id=f"emo-vec-{name}", min_width=140)
+                            self._r(s, Texts(extra={"label": lambda lg, n=name: emotion_name(lg, n)}),
+                                    tip="emo_slider.tip")
+                            self.emo_sliders.append(s)
+                            self.form[f"emo_vec_{i}"] = s
+                    with gr.Row():
+                        self.emo_random = self._field("emotion_random", gr.Checkbox(
+                            False, label=t(L, "emo_random.label"), info=t(L, "emo_random.tip"),
+                            elem_id="emo-random"), "emo_random")
+                        self.emo_balance = self._field("emotion_balance", gr.Checkbox(
+                            True, label=t(L, "emo_balance.label"), info=t(L, "emo_balance.tip"),
+                            elem_id="emo-balance"), "emo_balance")
+
+                self._r(gr.Markdown(t(L, "sec.length")), Texts(value="sec.length"))
+                self.dur_mode = self._field("duration_mode", gr.Radio(
+                    _keyed_choices("dur_mode", ("free", "speed", "seconds", "tokens"))(L), value="free",
+                    label=t(L, "dur_mode.label"), info=t(L, "dur_mode.tip"), elem_id="dur-mode"), "dur_mode")
+                self.texts[-1][1].choices = _keyed_choices("dur_mode", ("free", "speed", "seconds", "tokens"))
+                self.speed = self._field("speed", gr.Slider(SPEED_RANGE[0], SPEED_RANGE[1], value=1.0, step=0.05,
+                                                            label=t(L, "speed.label"), info=t(L, "speed.tip"),
+                                                            elem_id="speed", visible=False))
+                self.seconds = self._field("target_seconds", gr.Number(5.0, minimum=0.1, maximum=600,
+                                                                       label=t(L, "seconds.label"),
+                                                                       info=t(L, "seconds.tip"),
+                                                                       elem_id="target-seconds", visible=False),
+                                           "seconds")
+                self.tokens = self._field("target_tokens", gr.Number(250, minimum=1, maximum=30000, precision=0,
+                                                                     label=t(L, "tokens.label"),
+                                                                     info=t(L, "tokens.tip"), elem_id="target-tokens",
+                                                                     visible=False), "tokens")
+
+                with gr.Accordion(t(L, "adv.acc"), open=False, elem_id="advanced") as adv:
+                    self._r(adv, Texts(label="adv.acc"))
+                    d = TakeSettings()
+                    self._r(gr.Markdown(t(L, "adv.sampling")), Texts(value="adv.sampling"))
+                    with gr.Row():
+                        self._field("do_sample", gr.Checkbox(d.do_sample, label=t(L, "do_sample.label"),
+                                                             elem_id="do-sample"))
+                        self._field("temperature", gr.Slider(0.05, 2.0, d.temperature, step=0.05,
+                                                             label=t(L, "temperature.label"), elem_id="temperature"))
+                        self._field("top_p", gr.Slider(0.05, 1.0, d.top_p, step=0.05, label=t(L, "top_p.label"),
+                                                       elem_id="top-p"))
+                        self._field("top_k", gr.Slider(0, 100, d.top_k, step=1, label=t(L, "top_k.label"),
+                                                       elem_id="top-k"))
+                    with gr.Row():
+                        self._field("num_beams", gr.Slider(1, 10, d.num_beams, step=1, label=t(L, "num_beams.label"),
+                                                           elem_id="num-beams"))
+                        self._field("repetition_penalty", gr.Number(d.repetition_penalty, minimum=0.1, maximum=100,
+                                                                    label=t(L, "repetition_penalty.label"),
+                                                                    elem_id="repetition-penalty"))
+                        self._field("max_mel_tokens", gr.Number(d.max_mel_tokens, minimum=1, maximum=10000,
+                                                                precision=0, label=t(L, "max_mel_tokens.label"),
+                                                                elem_id="max-mel-tokens"))
+                    self._r(gr.Markdown(t(L, "adv.segments")), Texts(value="adv.segments"))
+                    with gr.Row():
+                        self._field("segment_tokens", gr.Slider(20, 600, d.segment_tokens, step=1,
+                                                                label=t(L, "segment_tokens.label"),
+                                                                elem_id="segment-tokens"))
+                        self._field("gap_ms", gr.Slider(0, 2000, d.gap_ms, step=10, label=t(L, "gap_ms.label"),
+                                                        elem_id="gap-ms"))
+                    self._r(gr.Markdown(t(L, "adv.diffusion")), Texts(value="adv.diffusion"))
+                    with gr.Row():
+                        self._field("diffusion_steps", gr.Slider(1, 100, d.diffusion_steps, step=1,
+                                                                 label=t(L, "diffusion_steps.label"),
+                                                                 elem_id="diffusion-steps"))
+                        self._field("cfg_rate", gr.Slider(0.0, 2.0, d.cfg_rate, step=0.05,
+                                                          label=t(L, "cfg_rate.label"), elem_id="cfg-rate"))
+                    with gr.Row(equal_height=True):
+                        self.seed = self._field("seed", gr.Number(-1, precision=0, label=t(L, "seed.label"),
+                                                                  elem_id="seed", scale=3))
+                        self.dice = self._r(gr.Button(t(L, "dice"), elem_id="dice", size="sm", scale=1),
+                                            Texts(value="dice"), tip="dice.tip")
+
+            with gr.Column(scale=2):
+                with gr.Row():
+                    self.generate_btn = self._r(gr.Button(t(L, "generate"), variant="primary", size="lg",
+                                                          elem_id="generate", scale=3),
+                                                Texts(value="generate"), tip="generate.tip")
+                    self.stop_btn = self._r(gr.Button(t(L, "stop"), variant="stop", elem_id="stop", scale=1),
+                                            Texts(value="stop"), tip="stop.tip")
+                self.message = gr.HTML(elem_id="message")
+                self.live_audio = self._r(gr.Audio(label=t(L, "live.label"), streaming=self.ctx.streaming,
+                                                   autoplay=True, interactive=False, elem_id="live-audio",
+                                                   buttons=[], type="filepath"),
+                                          Texts(label="live.label"), tip="live.tip")
+                self.take_audio = self._r(gr.Audio(label=t(L, "take.label"), type="filepath", interactive=False,
+                                                   elem_id="take-audio", buttons=["download"]),
+                                          Texts(label="take.label"), tip="take.tip")
+                self.take_info = gr.Markdown(elem_id="take-info")
+                self.take_download = self._r(gr.DownloadButton(t(L, "download"), visible=False,
+                                                               elem_id="take-download", variant="primary"),
+                                             Texts(extra={"label": lambda lg: t(lg, "download")}), tip="download.tip")
+
+                self._r(gr.Markdown(t(L, "sec.variants")), Texts(value="sec.variants"))
+                self.variant_pick = self._r(gr.CheckboxGroup(_emotion_choices(VARIANT_CHOICES)(L),
+                                                             value=list(DEFAULT_VARIANTS),
+                                                             label=t(L, "variants.label"), elem_id="variant-pick"),
+                                            Texts(label="variants.label", choices=_emotion_choices(VARIANT_CHOICES)),
+                                            tip="variants.tip")
+                self.variant_btn = self._r(gr.Button(t(L, "variants.btn"), elem_id="variants-generate"),
+                                           Texts(value="variants.btn"), tip="variants.btn.tip")
+                self.variant_msg = gr.HTML(elem_id="variants-message")
+                self.variant_slots = []
+                with gr.Row(elem_id="variants"):
+                    for i in range(MAX_VARIANTS):
+                        self.variant_slots.append(gr.Audio(type="filepath", interactive=False, visible=False,
+                                                           elem_id=f"variant-{i}", buttons=["download"],
+                                                           min_width=200))
+
+    def _build_history(self, L: str) -> None:
+        self.history_folder = gr.Markdown(t(L, "history.folder", path=self.ctx.dirs.takes_dir),
+                                          elem_id="history-folder")
+        self.history_table = self._r(gr.Dataframe(value=self._history_frame(L)[0], interactive=False, wrap=True,
+                                                  label=t(L, "history.table"), elem_id="history-table"),
+                                     Texts(label="history.table"), tip="history.table.tip")
+        self.history_ids = gr.State(self._history_frame(L)[1])
+        self.history_sel = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=3):
+                self.history_audio = self._r(gr.Audio(type="filepath", interactive=False, label=t(L, "history.audio"),
+                                                      elem_id="history-audio", buttons=["download"]),
+                                             Texts(label="history.audio"), tip="history.audio.tip")
+                self.history_info = gr.Markdown(t(L, "history.pick"), elem_id="history-info")
+            with gr.Column(scale=1):
+                self.history_reuse = self._r(gr.Button(t(L, "history.reuse"), variant="primary",
+                                                       elem_id="history-reuse", interactive=False),
+                                             Texts(value="history.reuse"), tip="history.reuse.tip")
+                self.history_download = self._r(gr.DownloadButton(t(L, "history.download"), visible=False,
+                                                                  elem_id="history-download"),
+                                                Texts(extra={"label": lambda lg: t(lg, "history.download")}),
+                                                tip="download.tip")
+                self.history_delete = self._r(gr.Button(t(L, "history.delete"), variant="stop",
+                                                        elem_id="history-delete", interactive=False),
+                                              Texts(value="history.delete"), tip="history.delete.tip")
+                self.history_refresh = self._r(gr.Button(t(L, "history.refresh"), elem_id="history-refresh"),
+                                               Texts(value="history.refresh"), tip="history.refresh.tip")
+                self.history_msg = gr.HTML(elem_id="history-message")
+
+    def _build_status(self, L: str) -> None:
+        self._r(gr.Markdown(t(L, "status.title")), Texts(value="status.title"))
+        self.status_html = gr.HTML(elem_id="status-panel")
+        with gr.Row():
+            self.download_btn = self._r(gr.Button(t(L, "btn.download_model"), elem_id="download-model"),
+                                        Texts(value="btn.download_model"), tip="btn.download_model.tip")
+            self.load_btn = self._r(gr.Button(t(L, "btn.load"), elem_id="load-model"),
+                                    Texts(value="btn.load"), tip="btn.load.tip")
+            self.unload_btn = self._r(gr.Button(t(L, "btn.unload"), variant="stop", elem_id="unload-model"),
+                                      Texts(value="btn.unload"), tip="btn.unload.tip")
+            self.refresh_btn = self._r(gr.Button(t(L, "btn.refresh"), elem_id="refresh-status"),
+                                       Texts(value="btn.refresh"), tip="btn.refresh.tip")
+        self.status_msg = gr.HTML(elem_id="status-message")
+
+    def _build_api(self) -> None:
+        """Hidden components behind the programmatic endpoints (gradio_client)."""
+        with gr.Group(visible=False):
+            self.api_voice = gr.Audio(type="filepath", label="voice")
+            self.api_emotion_audio = gr.Audio(type="filepath", label="emotion_audio")
+            self.api_settings = gr.JSON(label="settings")
+            self.api_out_audio = gr.Audio(type="filepath", label="audio")
+            self.api_out_info = gr.JSON(label="info")
+            self.api_btn = gr.Button("synthesize")
+            self.api_text = gr.Textbox(label="text")
+            self.api_seg = gr.Number(120, label="segment_tokens", precision=0)
+            self.api_json = gr.JSON(label="result")
+            self.api_preview_btn = gr.Button("preview")
+            self.api_emo_btn = gr.Button("emotion")
+
+    # -- helpers ----------------------------------------------------------------------
+    def settings_from(self, data: dict) -> TakeSettings:
+        values = {name: data.get(comp) for name, comp in self.form.items()}
+        vec = tuple(float(values.pop(f"emo_vec_{i}") or 0.0) for i in range(len(EMOTIONS)))
+        s = TakeSettings.from_dict({k: v for k, v in values.items() if v is not None or k == "emotion_audio"})
+        s.emotion_vector = vec
+        analyzed_for = data.get(self.emo_analyzed_for)
+        s.emotion_text_analyzed = analyzed_for is not None and analyzed_for == (s.emotion_text or "").strip()
+        seed = data.get(self.form["seed"])
+        s.seed = None if seed is None or seed == "" or int(seed) < 0 else int(seed)
+        return s
+
+    def form_inputs(self) -> set[Any]:
+        return {*self.form.values(), self.lang, self.voice, self.emo_analyzed_for}
+
+    def form_updates(self, s: TakeSettings) -> dict[Any, Any]:
+        d = s.to_dict()
+        out: dict[Any, Any] = {}
+        for name, comp in self.form.items():
+            if name.startswith("emo_vec_"):
+                out[comp] = float(s.emotion_vector[int(name.rsplit("_", 1)[1])])
+            elif name == "seed":
+                out[comp] = -1 if s.seed is None else int(s.seed)
+            else:
+                out[comp] = d.get(name)
+        out[self.emo_analyzed_for] = s.emotion_text.strip() if s.emotion_text_analyzed else None
+        return out
+
+    def _history_frame(self, lang: str) -> tuple[dict, list[str]]:
+        takes = self.ctx.history.list()
+        headers = [t(lang, f"history.col.{c}") for c in ("time", "text", "voice", "emotion", "length", "seed")]
+        rows = []
+        for tk in takes:
+            text = tk.text if len(tk.text) <= 40 else tk.text[:39] + "…"
+            emo = emotion_name(lang, tk.variant) if tk.variant else views.emotion_summary(lang, tk.settings)
+            rows.append([tk.created.replace("T", " "), text, tk.voice_name, emo, round(tk.seconds, 2), tk.seed])
+        return {"headers": headers, "data": rows}, [tk.id for tk in takes]
+
+    def _recent_update(self, lang: str) -> tuple[Any, list[str]]:
+        voices = self.ctx.voices.recent()
+        samples = [[f"{v.name} · {v.seconds:.1f} s"] for v in voices]
+        return gr.update(samples=samples, visible=bool(samples), label=t(lang, "recent.label")), [v.id for v in voices]
+
+    def _live_value(self, ev: Chunk) -> Any:
+        if self.ctx.streaming:
+            return wav_bytes(ev.audio, ev.sample_rate)
+        live_dir = self.ctx.dirs.uploads_dir / "live"
+        live_dir.mkdir(parents=True, exist_ok=True)
+        path = live_dir / f"segment-{uuid.uuid4().hex[:12]}.wav"
+        sf.write(str(path), np.clip(ev.audio, -1.0, 1.0), ev.sample_rate, subtype="PCM_16")
+        return str(path)
+
+    # -- handlers ---------------------------------------------------------------------
+    def on_load(self, request: gr.Request) -> list[Any]:
+        lang = detect_language(request.headers.get("accept-language") if request is not None else None)
+        return [lang, *self.on_language(lang)]
+
+    def language_outputs(self) -> list[Any]:
+        return [c for c, _ in self.texts] + [self.banner, self.status_html, self.history_table, self.history_ids,
+                                              self.history_folder, self.recent, self.recent_ids, self.voice_note,
+                                              self.timer]
+
+    def on_language(self, lang: str) -> list[Any]:
+        frame, ids = self._history_frame(lang)
+        recent, recent_ids = self._recent_update(lang)
+        status = self.ctx.controller.status()
+        return [*self.texts_for(lang), views.banner(lang, status), self._status_html(lang, status),
+                frame, ids, t(lang, "history.folder", path=self.ctx.dirs.takes_dir), recent, recent_ids,
+                gr.skip(), gr.Timer(active=status.state in (ctl.LOADING, ctl.DOWNLOADING))]
+
+    def _status_html(self, lang: str, status: ctl.EngineStatus | None = None) -> str:
+        status = status or self.ctx.controller.status()
+        return views.status_panel(lang, status, output_dir=str(self.ctx.dirs.output_dir),
+                                  streaming=self.ctx.streaming)
+
+    def on_tick(self, lang: str) -> list[Any]:
+        status = self.ctx.controller.status()
+        busy = status.state in (ctl.LOADING, ctl.DOWNLOADING)
+        return [views.banner(lang, status), self._status_html(lang, status), gr.Timer(active=busy)]
+
+    def on_voice(self, lang: str, path: str | None) -> list[Any]:
+        voice, report, error = self.studio.add_voice(path)
+        recent, ids = self._recent_update(lang)
+        if voice is None:
+            return [gr.skip(), views.voice_note(lang, None, error), recent, ids]
+        stored = str(self.studio.voice_path(voice))
+        value = stored if report is not None and report.trimmed else gr.skip()
+        return [value, views.voice_note(lang, report), recent, ids]
+
+    def on_voice_clear(self, lang: str) -> str:
+        return views.voice_note(lang, None)
+
+    def on_recent(self, lang: str, ids: list[str], evt: gr.SelectData) -> list[Any]:
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        if not ids or index >= len(ids):
+            return [gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+        voice = self.ctx.voices.touch(ids[index])
+        if voice is None:
+            return [gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+        _, report, error = self.studio.add_voice(str(self.ctx.voices.path_of(voice)))
+        recent, new_ids = self._recent_update(lang)
+        return [str(self.ctx.voices.path_of(voice)), views.voice_note(lang, report, error), recent, new_ids]
+
+    def on_text(self, lang: str, text: str, seg: int) -> list[Any]:
+        preview, invalid, error = self.studio.preview(text or "", seg)
+        html = views.text_preview(lang, preview, invalid, ready=preview is not None, error=error, text=text or "")
+        polys = text_tools.find_polyphones(text or "")
+        choices = [(f"{p.char} — …{p.context}… (#{p.index + 1})", p.index) for p in polys]
+        note = t(lang, "pinyin.found", n=len(polys)) if polys else t(lang, "pinyin.none")
+        state = [[p.index, p.char, list(p.readings)] for p in polys]
+        return [html, gr.update(choices=choices, value=None), gr.update(choices=[], value=None), note, state]
+
+    def on_poly_char(self, state: list, index: int | None) -> Any:
+        for idx, _char, readings in state or []:
+            if idx == index:
+                return gr.update(choices=readings, value=readings[0] if readings else None)
+        return gr.update(choices=[], value=None)
+
+    def on_poly_insert(self, lang: str, text: str, state: list, index: int | None, reading: str | None) -> list[Any]:
+        if index is None or not reading:
+            return [gr.skip(), views.message("warn", t(lang, "pinyin.pick_first"))]
+        expected = next((c for i, c, _ in state or [] if i == index), None)
+        if expected is None or index >= len(text or "") or text[index] != expected:
+            return [gr.skip(), views.message("warn", t(lang, "pinyin.moved"))]
+        try:
+            new_text = text_tools.apply_reading(text, index, reading)
+        except ValueError as e:
+            return [gr.skip(), views.message("error", str(e))]
+        return [new_text, views.message("ok", t(lang, "pinyin.inserted", char=expected, reading=reading))]
+
+    def on_emo_mode(self, mode: str) -> list[Any]:
+        return [gr.Group(visible=mode == "audio"), gr.Group(visible=mode == "vector"),
+                gr.Group(visible=mode == "text"), gr.Slider(visible=mode in ("audio", "text")),
+                gr.Accordion(visible=mode in ("vector", "text"))]
+
+    def on_emo_label(self, label: str, intensity: float) -> list[float]:
+        return label_vector(label, intensity)
+
+    def on_analyze(self, lang: str, description: str, text: str) -> list[Any]:
+        values, error = self.studio.analyze_emotion(lang, description, text)
+        if values is None:
+            return [gr.skip()] * len(EMOTIONS) + [gr.skip(), views.message("error", error or ""), gr.skip()]
+        return [*values, (description or "").strip(), views.message("ok", t(lang, "emo_analyzed")),
+                gr.Accordion(open=True)]
+
+    def on_dur_mode(self, mode: str) -> list[Any]:
+        return [gr.Slider(visible=mode == "speed"), gr.Number(visible=mode == "seconds"),
+                gr.Number(visible=mode == "tokens")]
+
+    def on_generate(self, data: dict, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
+        lang = data.get(self.lang) or "en"
+        try:
+            s = self.settings_from(data)
+        except Exception as e:
+            yield {self.message: views.message("error", t(lang, "error.option", detail=str(e)))}
+            return
+        yield {self.message: views.message("info", t(lang, "progress.start")),
+               self.take_download: gr.DownloadButton(visible=False)}
+        for ev in self.studio.generate(lang, data.get(self.voice), s):
+            if isinstance(ev, Progress):
+                if ev.fraction is not None:
+                    progress(ev.fraction, desc=ev.text)
+                yield {self.message: views.message("info", ev.text)}
+            elif isinstance(ev, Chunk):
+                yield {self.live_audio: self._live_value(ev)}
+            elif isinstance(ev, Finished):
+                frame, ids = self._history_frame(lang)
+                recent, recent_ids = self._recent_update(lang)
+                yield {self.take_audio: str(ev.path), self.take_info: ev.info,
+                       self.take_download: gr.DownloadButton(value=str(ev.path), visible=True),
+                       self.message: views.message("ok", t(lang, "done", time=ev.take.generation_seconds)),
+                       self.history_table: frame, self.history_ids: ids, self.recent: recent,
+                       self.recent_ids: recent_ids}
+            elif isinstance(ev, Failed):
+                yield {self.message: views.message("error", ev.text)}
+
+    def on_variants(self, data: dict, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
+        lang = data.get(self.lang) or "en"
+        labels = [x for x in VARIANT_CHOICES if x in (data.get(self.variant_pick) or [])]
+        try:
+            s = self.settings_from(data)
+        except Exception as e:
+            yield {self.variant_msg: views.message("error", t(lang, "error.option", detail=str(e)))}
+            return
+        hidden = {slot: gr.Audio(value=None, visible=False) for slot in self.variant_slots}
+        yield {self.variant_msg: views.message("info", t(lang, "progress.start")), **hidden}
+        done = 0
+        for ev in self.studio.variants(lang, data.get(self.voice), s, labels):
+            if isinstance(ev, Progress):
+                if ev.fraction is not None:
+                    progress(ev.fraction, desc=ev.text)
+                yield {self.variant_msg: views.message("info", ev.text)}
+            elif isinstance(ev, Finished):
+                slot = self.variant_slots[done]
+                done += 1
+                frame, ids = self._history_frame(lang)
+                yield {slot: gr.Audio(value=str(ev.path), label=f"{ev.label} · {ev.take.seconds:.2f} s",
+                                      visible=True),
+                       self.history_table: frame, self.history_ids: ids}
+            elif isinstance(ev, Failed):
+                yield {self.variant_msg: views.message("error", ev.text)}
+                return
+        yield {self.variant_msg: views.message("ok", t(lang, "variants.done", n=done))}
+
+    def on_history_select(self, lang: str, ids: list[str], evt: gr.SelectData) -> list[Any]:
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        if not ids or row is None or row >= len(ids):
+            return [None, t(lang, "history.pick"), None, gr.skip(), gr.skip(), gr.skip()]
+        take = self.ctx.history.get(ids[row])
+        if take is None:
+            return [None, t(lang, "history.pick"), None, gr.skip(), gr.skip(), gr.skip()]
+        path = self.ctx.history.path_of(take)
+        info = t(lang, "history.details", time=take.created.replace("T", " "), kind=t(lang, f"kind.{take.kind}"),
+                 emotion=emotion_name(lang, take.variant) if take.variant
+                 else views.emotion_summary(lang, take.settings),
+                 seconds=take.seconds, seed=take.seed, text=take.text.replace("\n", " "), voice=take.voice_name,
+                 file=path)
+        info += "\n\n<details><summary>settings</summary>\n\n```json\n" + json.dumps(
+            take.settings, ensure_ascii=False, indent=1) + "\n```\n</details>"
+        return [str(path), info, take.id, gr.DownloadButton(value=str(path), visible=True),
+                gr.Button(interactive=True), gr.Button(interactive=True)]
+
+    def on_history_delete(self, lang: str, take_id: str | None) -> list[Any]:
+        if take_id:
+            self.ctx.history.delete(take_id)
+        frame, ids = self._history_frame(lang)
+        return [frame, ids, None, t(lang, "history.pick"), None, gr.DownloadButton(visible=False),
+                gr.Button(interactive=False), gr.Button(interactive=False),
+                views.message("ok", t(lang, "history.deleted"))]
+
+    def on_history_refresh(self, lang: str) -> list[Any]:
+        frame, ids = self._history_frame(lang)
+        return [frame, ids]
+
+    def reuse_outputs(self) -> list[Any]:
+        return [*self.form.values(), self.emo_analyzed_for, self.voice, self.history_msg, self.tabs]
+
+    def on_history_reuse(self, lang: str, take_id: str | None) -> list[Any]:
+        n = len(self.form) + 2
+        found = self.studio.reuse(take_id) if take_id else None
+        if found is None:
+            return [gr.skip()] * n + [views.message("warn", t(lang, "history.pick")), gr.skip()]
+        s, voice = found
+        ups = self.form_updates(s)
+        values = [ups[c] for c in self.form.values()] + [ups[self.emo_analyzed_for]]
+        msg = t(lang, "history.reused") if voice else t(lang, "history.voice_gone")
+        return [*values, str(voice) if voice else gr.skip(),
+                views.message("ok" if voice else "warn", msg), gr.Tabs(selected="synth")]
+
+    def on_unload(self, lang: str) -> list[Any]:
+        done = self.studio.unload()
+        msg = views.message("ok", t(lang, "unloaded" if done else "nothing_loaded"))
+        status = self.ctx.controller.status()
+        return [msg, self._status_html(lang, status), views.banner(lang, status)]
+
+    def on_load_model(self, lang: str) -> list[Any]:
+        try:
+            with self.ctx.controller.session():
+                pass
+            msg = ""
+        except Exception as e:
+            msg = views.message("error", engine_failure(lang, e))
+        status = self.ctx.controller.status()
+        return [msg, self._status_html(lang, status), views.banner(lang, status)]
+
+    def on_download(self, lang: str) -> list[Any]:
+        self.ctx.controller.start_download()
+        status = self.ctx.controller.status()
+        return [self._status_html(lang, status), views.banner(lang, status), gr.Timer(active=True)]
+
+    # -- API --------------------------------------------------------------------------
+    def api_synthesize(self, voice: str | None, emotion_audio: str | None, settings: dict | None
+                       ) -> tuple[str, dict]:
+        """Render one take: ``settings`` holds TakeSettings fields (text, emotion_mode, duration_mode, ...)."""
+        settings = dict(settings or {})
+        lang = settings.pop("lang", "en")
+        try:
+            s = TakeSettings.from_dict(settings)
+        except TypeError as e:
+            raise gr.Error(f"Invalid settings: {e}") from e
+        if emotion_audio:
+            s.emotion_audio = emotion_audio
+        for ev in self.studio.generate(lang, voice, s):
+            if isinstance(ev, Failed):
+                raise gr.Error(ev.text)
+            if isinstance(ev, Finished):
+                tk = ev.take
+                return str(ev.path), {"seconds": tk.seconds, "samples": round(tk.seconds * 22050),
+                                      "requested_seconds": tk.requested_seconds, "seed": tk.seed,
+                                      "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
+                                      "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model,
+                                      "settings": tk.settings, "file": str(ev.path), "id": tk.id}
+        raise gr.Error("The engine returned no audio.")
+
+    def api_preview(self, text: str, segment_tokens: float | None) -> dict:
+        preview, invalid, error = self.studio.preview(text or "", int(segment_tokens or 120))
+        out: dict[str, Any] = {"invalid_pinyin": invalid, "error": error, "ready": preview is not None,
+                               "polyphones": [{"index": p.index, "char": p.char, "readings": list(p.readings)}
+                                              for p in text_tools.find_polyphones(text or "")]}
+        if preview is not None:
+            out.update(normalized=str(preview.normalized), pieces=[str(p) for p in preview.pieces],
+                       segments=[[str(p) for p in seg] for seg in preview.segments],
+                       unknown=[str(u) for u in (preview.unknown or [])])
+        return out
+
+    def api_emotion(self, text: str) -> dict:
+        values, error = self.studio.analyze_emotion("en", text, "")
+        if values is None:
+            raise gr.Error(error or "emotion analysis failed")
+        return dict(zip(EMOTIONS, values, strict=True))
+
+    # -- wiring -----------------------------------------------------------------------
+    def _wire(self) -> None:
+        priv = {"api_visibility": "private"}
+        lang = self.lang
+        self.demo.load(self.on_load, None, [lang, *self.language_outputs()], **priv).then(
+            None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv)
+        lang.input(self.on_language, [lang], self.language_outputs(), **priv).then(
+            None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv).then(
+            self.on_text, [lang, self.text, self.form["segment_tokens"]],
+            [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state], **priv)
+        self.timer.tick(self.on_tick, [lang], [self.banner, self.status_html, self.timer], **priv)
+
+        voice_outs = [self.voice, self.voice_note, self.recent, self.recent_ids]
+        self.voice.upload(self.on_voice, [lang, self.voice], voice_outs, **priv)
+        self.voice.stop_recording(self.on_voice, [lang, self.voice], voice_outs, **priv)
+        self.voice.clear(self.on_voice_clear, [lang], [self.voice_note], **priv)
+        self.recent.select(self.on_recent, [lang, self.recent_ids], voice_outs, **priv)
+
+        text_outs = [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state]
+        for ev in (self.text.change, self.form["segment_tokens"].release):
+            ev(self.on_text, [lang, self.text, self.form["segment_tokens"]], text_outs, trigger_mode="always_last",
+               show_progress="hidden", **priv)
+        self.poly_char.input(self.on_poly_char, [self.poly_state, self.poly_char], [self.poly_reading], **priv)
+        self.poly_insert.click(self.on_poly_insert, [lang, self.text, self.poly_state, self.poly_char,
+                                                     self.poly_reading], [self.text, self.pinyin_note], **priv)
+
+        self.emo_mode.change(self.on_emo_mode, [self.emo_mode],
+                             [self.emo_audio_group, self.emo_label_group, self.emo_text_group, self.emo_weight,
+                              self.emo_mix], **priv)
+        for ev in (self.emo_label.input, self.emo_intensity.release, self.emo_mode.input):
+            ev(self._label_if_vector, [self.emo_mode, self.emo_label, self.emo_intensity], self.emo_sliders, **priv)
+        self.emo_analyze.click(self.on_analyze, [lang, self.emo_text, self.text],
+                               [*self.emo_sliders, self.emo_analyzed_for, self.emo_note, self.emo_mix],
+                               concurrency_id=ENGINE, concurrency_limit=1, **priv)
+        self.dur_mode.change(self.on_dur_mode, [self.dur_mode], [self.speed, self.seconds, self.tokens], **priv)
+        self.dice.click(random_seed, None, [self.seed], **priv)
+
+        gen_outs = [self.message, self.live_audio, self.take_audio, self.take_info, self.take_download,
+                    self.history_table, self.history_ids, self.recent, self.recent_ids]
+        gen = self.generate_btn.click(self.on_generate, self.form_inputs(), gen_outs, concurrency_id=ENGINE,
+                                      concurrency_limit=1, show_progress_on=[self.message], **priv)
+        var = self.variant_btn.click(self.on_variants, self.form_inputs() | {self.variant_pick},
+                                     [self.variant_msg, *self.variant_slots, self.history_table, self.history_ids],
+                                     concurrency_id=ENGINE, concurrency_limit=1, show_progress_on=[self.variant_msg],
+                                     **priv)
+        self.stop_btn.click(None, None, None, cancels=[gen, var], **priv)
+
+        self.history_table.select(self.on_history_select, [lang, self.history_ids],
+                                  [self.history_audio, self.history_info, self.history_sel, self.history_download,
+                                   self.history_reuse, self.history_delete], **priv)
+        self.history_delete.click(self.on_history_delete, [lang, self.history_sel],
+                                  [self.history_table, self.history_ids, self.history_audio, self.history_info,
+                                   self.history_sel, self.history_download, self.history_reuse, self.history_delete,
+                                   self.history_msg], **priv)
+        self.history_refresh.click(self.on_history_refresh, [lang], [self.history_table, self.history_ids], **priv)
+        self.history_reuse.click(self.on_history_reuse, [lang, self.history_sel], self.reuse_outputs(), **priv)
+
+        status_outs = [self.status_msg, self.status_html, self.banner]
+        self.unload_btn.click(self.on_unload, [lang], status_outs, concurrency_id=ENGINE, concurrency_limit=1, **priv)
+        self.load_btn.click(self.on_load_model, [lang], status_outs, concurrency_id=ENGINE, concurrency_limit=1,
+                            **priv)
+        self.refresh_btn.click(self.on_tick, [lang], [self.banner, self.status_html, self.timer], **priv)
+        self.download_btn.click(self.on_download, [lang], [self.status_html, self.banner, self.timer], **priv)
+
+        self.api_btn.click(self.api_synthesize, [self.api_voice, self.api_emotion_audio, self.api_settings],
+                           [self.api_out_audio, self.api_out_info], api_name="synthesize", concurrency_id=ENGINE,
+                           concurrency_limit=1)
+        self.api_preview_btn.click(self.api_preview, [self.api_text, self.api_seg], [self.api_json],
+                                   api_name="preview_text")
+        self.api_emo_btn.click(self.api_emotion, [self.api_text], [self.api_json], api_name="analyze_emotion",
+                               concurrency_id=ENGINE, concurrency_limit=1)
+
+    def _label_if_vector(self, mode: str, label: str, intensity: float) -> list[Any]:
+        if mode != "vector":
+            return [gr.skip()] * len(EMOTIONS)
+        return label_vector(label, intensity)
+
+
+def build_demo(ctx: AppContext) -> tuple[gr.Blocks, StudioUI]:
+    ui = StudioUI(ctx)
+    return ui.build(), ui
+
+
+def head_html(ui: StudioUI) -> str:
+    return TIPS_JS.replace("__TIPS__", json.dumps(ui.tips_table(), ensure_ascii=False))
+
+
+def all_keys_used(ui: StudioUI) -> set[str]:
+    keys = set(ui.tips.values())
+    for _, tx in ui.texts:
+        keys.update(k for k in (tx.label, tx.info, tx.placeholder, tx.value) if k)
+    return keys & set(STRINGS)
+
+
+__all__ = ["CSS", "StudioUI", "build_demo", "head_html", "wav_bytes"]

@@ -1,0 +1,167 @@
+"""A test double of the engine's public API (ENGINE_API.md), for fast app unit tests only.
+
+It makes tones instead of speech and checks its inputs the way the contract says. It is
+never used by the app itself: tests pass it to ``create_app(..., factory=FakeEngineForTests.from_pretrained)``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from indextts_core.errors import AudioError, ModelNotFoundError, TextError
+from indextts_core.options import (
+    EMOTIONS,
+    SAMPLE_RATE,
+    Duration,
+    Emotion,
+    Sampling,
+    SegmentAudio,
+    SegmentInfo,
+    SynthesisResult,
+)
+
+
+@dataclass
+class FakePreview:
+    normalized: str
+    pieces: list[str]
+    ids: list[int]
+    segments: list[list[str]]
+    segment_ids: list[list[int]]
+    unknown: list[str]
+
+
+class FakeStream:
+    def __init__(self, chunks, finish) -> None:
+        self._chunks = chunks
+        self._finish = finish
+        self.result: SynthesisResult | None = None
+
+    def __iter__(self):
+        yield from self._chunks
+        self.result = self._finish()
+
+
+class FakeEngineForTests:
+    sample_rate = SAMPLE_RATE
+    calls: list[dict]
+
+    def __init__(self, model_dir: Path, device: str = "auto", dtype=None) -> None:
+        self.model_dir = Path(model_dir)
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
+        self.is_test_model = True
+        self.closed = False
+        self.calls = []
+        self.active = 0
+        self.max_active = 0
+        self._guard = threading.Lock()
+        self.fail_next: BaseException | None = None
+
+    @classmethod
+    def from_pretrained(cls, model_dir=None, *, device="auto", dtype=None, download=True, progress=None):
+        if model_dir is None or not Path(model_dir).is_dir():
+            raise ModelNotFoundError(f"No IndexTTS-2 weights in {model_dir}; download them first.")
+        return cls(model_dir, device, dtype)
+
+    # -- text ---------------------------------------------------------------------------
+    def preview_text(self, text: str, segment_tokens: int = 120) -> FakePreview:
+        if not text or not text.strip():
+            raise TextError("The text is empty; type something to speak.")
+        normalized = re.sub(r"\s+", " ", text.strip())
+        pieces = [p.upper() for p in re.findall(r"[\u4e00-\u9fff]|[A-Za-z0-9]+|[^\sA-Za-z0-9]", normalized)]
+        segments = [pieces[i:i + segment_tokens] for i in range(0, len(pieces), segment_tokens)] or [[]]
+        ids = list(range(len(pieces)))
+        return FakePreview(normalized, pieces, ids, segments, [ids[i:i + segment_tokens]
+                                                                for i in range(0, len(ids), segment_tokens)], [])
+
+    def analyze_emotion_text(self, text: str, max_tokens=None) -> dict[str, float]:
+        vals = dict.fromkeys(EMOTIONS, 0.0)
+        vals["angry" if "angry" in text.lower() else "happy"] = 0.9
+        vals["calm"] = 0.1
+        return vals
+
+    # -- synthesis ------------------------------------------------------------------------
+    def _plan(self, text, speaker, emotion, duration, sampling, seed, segment_tokens, gap_ms):
+        if self.closed:
+            raise RuntimeError("engine was closed")
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        if isinstance(speaker, str | Path) and not Path(speaker).is_file():
+            raise AudioError(f"The voice file {speaker} was not found.")
+        emotion = emotion or Emotion.from_speaker()
+        duration = duration or Duration.free()
+        sampling = sampling or Sampling()
+        assert isinstance(emotion, Emotion) and isinstance(duration, Duration) and isinstance(sampling, Sampling)
+        seed = int(np.random.randint(0, 2**31)) if seed is None else int(seed)
+        preview = self.preview_text(text, segment_tokens)
+        n_seg = len(preview.segments)
+        gap = int(SAMPLE_RATE * gap_ms / 1000)
+        lengths = [max(1, len(s)) * 2205 for s in preview.segments]
+        if duration.mode == "speed":
+            lengths = [int(n / duration.value) for n in lengths]
+        elif duration.mode in ("seconds", "tokens"):
+            secs = duration.value if duration.mode == "seconds" else duration.value / 50.0
+            total = round(secs * SAMPLE_RATE) - gap * (n_seg - 1)
+            lengths = [total // n_seg + (1 if i < total % n_seg else 0) for i in range(n_seg)]
+        self.calls.append({"text": text, "speaker": speaker, "emotion": emotion, "duration": duration,
+                           "sampling": sampling, "seed": seed, "segment_tokens": segment_tokens, "gap_ms": gap_ms})
+        return preview, lengths, gap, seed, emotion, duration
+
+    def stream(self, text, speaker, *, emotion=None, duration=None, sampling=None, seed=None, segment_tokens=120,
+               gap_ms=200, diffusion_steps=25, cfg_rate=0.7) -> FakeStream:
+        preview, lengths, gap, seed, emotion, duration = self._plan(text, speaker, emotion, duration, sampling,
+                                                                    seed, segment_tokens, gap_ms)
+        rng = np.random.default_rng(seed)
+        audios: list[np.ndarray] = []
+        infos: list[SegmentInfo] = []
+
+        def chunks():
+            with self._guard:
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
+            try:
+                for i, n in enumerate(lengths):
+                    t = np.arange(n) / SAMPLE_RATE
+                    a = (0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t) + 0.01 * rng.standard_normal(n))
+                    a = a.astype(np.float32)
+                    info = SegmentInfo(i, " ".join(preview.segments[i]), len(preview.segments[i]), n // 256, True, n)
+                    out = np.concatenate([np.zeros(gap, np.float32), a]) if i else a
+                    audios.append(out)
+                    infos.append(info)
+                    yield SegmentAudio(i, out, SAMPLE_RATE, info, i == len(lengths) - 1)
+            finally:
+                with self._guard:
+                    self.active -= 1
+
+        def finish():
+            audio = np.concatenate(audios)
+            vec = emotion.vector if emotion.mode == "vector" else None
+            return SynthesisResult(audio, SAMPLE_RATE, infos, {"total": 0.01 * len(infos)}, seed,
+                                   requested_seconds=duration.value if duration.mode == "seconds" else None,
+                                   emotion_vector=vec, is_test_model=True)
+
+        return FakeStream(chunks(), finish)
+
+    def synthesize(self, text, speaker, **kwargs) -> SynthesisResult:
+        s = self.stream(text, speaker, **kwargs)
+        for _ in s:
+            pass
+        assert s.result is not None
+        return s.result
+
+    def memory_info(self) -> dict:
+        return {"device": "cpu", "dtype": "float32", "allocated_mb": None, "reserved_mb": None}
+
+    def unload_emotion_model(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
