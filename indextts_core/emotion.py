@@ -336,6 +336,8 @@ class QwenEmotion:
         self._model = self._tokenizer = self._settings = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+        elif self.device.type == "mps":
+            torch.mps.empty_cache()
 
     def messages(self, text: str) -> list[dict[str, str]]:
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}]

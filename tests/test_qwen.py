@@ -182,3 +182,20 @@ def test_missing_weights_and_bad_keys(qwen_dir, tmp_path):
     save_file(bad, folder / "model.safetensors")
     with pytest.raises(CheckpointError, match=re.escape("model.norm.weight")):
         load_qwen(folder)
+
+
+def test_chat_template_from_tokenizer_config(qwen_dir, tmp_path):
+    folder = tmp_path / "qwen"
+    shutil.copytree(qwen_dir, folder)
+    template = (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    (folder / "chat_template.jinja").unlink()
+    with pytest.raises(ModelNotFoundError, match=re.escape("chat_template.jinja")):
+        QwenTokenizer.from_folder(folder)
+    tcfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    tcfg["chat_template"] = template
+    (folder / "tokenizer_config.json").write_text(json.dumps(tcfg), encoding="utf-8")
+    case = load_case("emo_text")
+    tokenizer = QwenTokenizer.from_folder(folder)
+    chat = tokenizer.render_chat(case.expected["qwen_messages"], add_generation_prompt=True,
+                                 enable_thinking=False)
+    assert chat == case.expected["qwen_chat_text"]

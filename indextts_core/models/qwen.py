@@ -294,6 +294,16 @@ def _penalize(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch
     return logits.scatter(1, seen, torch.where(picked < 0, picked * penalty, picked / penalty))
 
 
+def prefill(model: Qwen3, prompt: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
+    """Run the whole prompt ``(1, T)`` from position 0; logits of its last token ``(1, V)``."""
+    return model(prompt, 0, caches)
+
+
+def decode_one_token(model: Qwen3, token: torch.Tensor, pos: int, caches: list[KVCache]) -> torch.Tensor:
+    """Feed one token ``(1, 1)`` at position ``pos``; its logits ``(1, V)``."""
+    return model(token, pos, caches)
+
+
 @torch.inference_mode()
 def generate_greedy(model: Qwen3, prompt: torch.Tensor, max_new_tokens: int, eos_ids: tuple[int, ...] = (),
                     repetition_penalty: float = 1.0, keep_logits: bool = False) -> GenerationOutput:
@@ -312,7 +322,7 @@ def generate_greedy(model: Qwen3, prompt: torch.Tensor, max_new_tokens: int, eos
     seq = prompt
     out: list[torch.Tensor] = []
     kept: list[torch.Tensor] = []
-    logits = model(prompt, 0, caches)
+    logits = prefill(model, prompt, caches)
     for step in range(max_new_tokens):
         scores = logits.float()
         if keep_logits:
@@ -324,7 +334,7 @@ def generate_greedy(model: Qwen3, prompt: torch.Tensor, max_new_tokens: int, eos
         seq = torch.cat([seq, token], dim=1)
         if int(token) in eos_ids or step == max_new_tokens - 1:
             break
-        logits = model(token, T + step, caches)
+        logits = decode_one_token(model, token, T + step, caches)
     ids = torch.cat(out, dim=1).cpu()
     return GenerationOutput(ids, torch.stack(kept) if keep_logits else None)
 
@@ -401,7 +411,7 @@ class QwenTokenizer:
     def from_folder(cls, folder: str | Path) -> QwenTokenizer:
         from tokenizers import AddedToken, Tokenizer
 
-        folder = require_folder(folder, (TOKENIZER_FILE, CHAT_TEMPLATE_FILE))
+        folder = require_folder(folder, (TOKENIZER_FILE,))
         try:
             backend = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         except Exception as e:  # the Rust side raises plain Exception subclasses
@@ -433,7 +443,13 @@ class QwenTokenizer:
                    if s not in known_content and all(s != a.content for a in to_add)]
         if to_add:
             backend.add_tokens(to_add)
-        template = (folder / CHAT_TEMPLATE_FILE).read_text(encoding="utf-8")
+        # Like transformers: the template file wins over a template inside tokenizer_config.json.
+        template_file = folder / CHAT_TEMPLATE_FILE
+        template = (template_file.read_text(encoding="utf-8") if template_file.is_file()
+                    else tcfg.get("chat_template"))
+        if not isinstance(template, str):
+            raise ModelNotFoundError(f"the emotion-text model folder {folder} lacks {CHAT_TEMPLATE_FILE}: "
+                                     "download the folder again.")
         return cls(backend, template, special, bool(tcfg.get("clean_up_tokenization_spaces", False)))
 
     def token_id(self, token: str) -> int | None:
