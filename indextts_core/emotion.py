@@ -30,15 +30,14 @@ import torch.nn.functional as F
 from .checkpoint import read_state_dict
 from .config import IndexTTSConfig
 from .errors import CheckpointError, InvalidOptionError, TextError
+from .options import EMOTIONS, MAX_EMOTION_VALUE
 
 log = logging.getLogger(__name__)
 
-EMOTIONS = ("happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm")
 # The labels the emotion model answers with, in the order of EMOTIONS.
 EMOTION_LABELS_ZH = ("高兴", "愤怒", "悲伤", "恐惧", "反感", "低落", "惊讶", "自然")
 _ZH_TO_EN = dict(zip(EMOTION_LABELS_ZH, EMOTIONS, strict=True))
 
-MAX_EMOTION_VALUE = 1.2
 # Web-UI-only de-emphasis of emotions that tend to sound strange, and the cap on the total.
 UI_BIAS = (0.9375, 0.875, 1.0, 1.0, 0.9375, 0.9375, 0.6875, 0.5625)
 UI_MAX_TOTAL = 0.8
