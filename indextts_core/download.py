@@ -129,6 +129,13 @@ class FileStatus:
     def present(self) -> bool:
         return self.state == "present"
 
+    @property
+    def remaining(self) -> int:
+        """Approximate bytes still to download."""
+        if self.present:
+            return 0
+        return max(self.expected - (self.size if self.state == "partial" else 0), 0)
+
 
 @dataclass(frozen=True)
 class ModelStatus:
@@ -155,7 +162,7 @@ class ModelStatus:
     @property
     def bytes_to_download(self) -> int:
         """Approximate bytes still to fetch (partial downloads count what is left)."""
-        return sum(max(f.expected - (f.size if f.state == "partial" else 0), 0) for f in self.missing())
+        return sum(f.remaining for f in self.files)
 
     def table(self) -> str:
         """A plain-text table for terminals and logs."""
@@ -174,7 +181,7 @@ class ModelStatus:
             if not missing:
                 summary.append(f"{group}: complete")
             else:
-                left = sum(max(f.expected - (f.size if f.state == "partial" else 0), 0) for f in missing)
+                left = sum(f.remaining for f in missing)
                 summary.append(f"{group}: {len(missing)} file(s) missing, about {format_bytes(left)} "
                                "to download")
         return "\n".join([head, *rows, "; ".join(summary)])
@@ -405,9 +412,9 @@ def _describe(err: BaseException, endpoint: str) -> str:
         return (f"{endpoint} refused access (HTTP {status}); if the repository needs a login, set "
                 "HF_TOKEN to a Hugging Face access token")
     if status == 404:
-        return f"{endpoint} does not have this file (HTTP 404): {first}"
+        return f"the server does not have this file (HTTP 404; a mirror may lack it): {first}"
     if status is not None:
-        return f"{endpoint} answered HTTP {status}: {first}"
+        return f"the server answered HTTP {status}: {first}"
     if isinstance(err, (_NotAHubError, _ChecksumError, _DiskFullError)):
         return first
     if isinstance(err, OSError) and err.errno is not None:
@@ -423,12 +430,12 @@ def missing_files_help(model_dir: Path, missing: Sequence[FileStatus], endpoint:
                        reason: str | None = None) -> str:
     """What is missing, where each file comes from and goes, and what the user can do."""
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    total = sum(f.expected for f in missing)
+    total = sum(f.remaining for f in missing)
     lines = [f"IndexTTS-2 model files are missing in {model_dir}"
              + (" and could not be downloaded." if reason else ".")]
     if reason:
         lines.append(f"Reason: {reason}")
-    lines.append(f"Missing ({len(missing)} file(s), about {format_bytes(total)}):")
+    lines.append(f"Missing ({len(missing)} file(s), about {format_bytes(total)} to download):")
     for f in missing:
         note = " (a Git LFS pointer, not the weights)" if f.state == "lfs-pointer" else ""
         note = f" ({format_bytes(f.size)} downloaded so far)" if f.state == "partial" else note
