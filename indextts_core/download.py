@@ -5,16 +5,17 @@ missing from the Hugging Face Hub (or the mirror named by ``HF_ENDPOINT``) and r
 a folder that is already complete is returned without any network access. ``DownloadJob`` runs
 ``ensure_model`` in a background thread for the UI and keeps a snapshot of its progress.
 
-How a file is fetched. huggingface_hub's ``hf_hub_download`` cannot place a file under another
-name (``semantic_codec/model.safetensors`` must become ``hf_cache/semantic_codec_model.safetensors``)
-and, since huggingface_hub 1.x, it deletes a partial download when the transfer fails, so an
-interrupted 3.5 GB file would start again from zero. We therefore drive huggingface_hub's own
-building blocks: ``get_hf_file_metadata`` (the HEAD on ``/resolve/``: size, ETag, commit, CDN
-redirect, token handling) and ``http_get`` (the GET, with its retries, Range requests and terminal
-progress bar). The bytes go to ``<model_dir>/.download/<local path>.<etag>.incomplete``, which
-survives a failure or a killed process; the next run sends a Range request for the rest. A
-finished file is checked (size, and SHA-256 when the hub's ETag is one, as it is for LFS files),
-then renamed onto its final path, so a file at its final path is always complete.
+How a file is fetched. huggingface_hub's ``hf_hub_download`` cannot place a file under another name
+(``semantic_codec/model.safetensors`` must become ``hf_cache/semantic_codec_model.safetensors``)
+and, in current releases (2.4 here), it writes into a process-unique temporary file that it deletes
+when the transfer fails, so an interrupted 3.5 GB file would start again from zero. We therefore
+drive huggingface_hub's own building blocks: ``get_hf_file_metadata`` (the HEAD on ``/resolve/``:
+size, ETag, commit, CDN redirect, token handling) and ``http_get`` (the GET, with its retries, Range
+requests and terminal progress bar). The bytes go to
+``<model_dir>/.download/<path in the folder>.<etag>.incomplete``, which survives a failure or a
+killed process; the next run sends a Range request for the rest. A finished file is checked
+(size, and SHA-256 when the hub's ETag is one, as it is for LFS files), then renamed onto its final
+path, so a file at its final path is always complete.
 
 Environment read at call time: ``HF_ENDPOINT`` (e.g. https://hf-mirror.com), ``HF_HUB_OFFLINE``,
 ``HF_TOKEN``, ``HF_HUB_ETAG_TIMEOUT``, ``HF_HUB_CACHE``/``HF_HOME`` (files already in a Hugging Face
@@ -24,6 +25,7 @@ cache are linked or copied from there instead of downloaded) and ``INDEXTTS_MODE
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import importlib
@@ -387,12 +389,17 @@ class _DiskFullError(OSError):
     """Not enough free space for the next file."""
 
 
+# Errors of the local disk, as opposed to the network.
+_LOCAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR,
+                 errno.ENOTDIR}
+
+
 @functools.lru_cache(maxsize=1)
 def _transfer_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the files could not be fetched" (network, HTTP, local disk).
 
     Most are ``OSError`` subclasses (huggingface_hub's HTTP errors, ``requests``' errors); the
-    httpx-family transport errors used by huggingface_hub >= 1.0 are not.
+    httpx-family transport errors of newer huggingface_hub releases are not.
     """
     kinds: list[type[BaseException]] = [OSError]
     for name in ("httpx2", "httpx"):
@@ -417,7 +424,7 @@ def _describe(err: BaseException, endpoint: str) -> str:
         return f"the server answered HTTP {status}: {first}"
     if isinstance(err, (_NotAHubError, _ChecksumError, _DiskFullError)):
         return first
-    if isinstance(err, OSError) and err.errno is not None:
+    if isinstance(err, OSError) and err.errno in _LOCAL_ERRNOS:
         return f"could not write to the model folder: {first}"
     return f"could not reach {endpoint}: {first}"
 
@@ -427,8 +434,11 @@ def _describe(err: BaseException, endpoint: str) -> str:
 
 
 def missing_files_help(model_dir: Path, missing: Sequence[FileStatus], endpoint: str | None = None,
-                       reason: str | None = None) -> str:
-    """What is missing, where each file comes from and goes, and what the user can do."""
+                       reason: str | None = None, offline: bool = False) -> str:
+    """What is missing, where each file comes from and goes, and what the user can do.
+
+    Used for ``ModelNotFoundError`` messages, and by the UI for its "what to do" panel.
+    """
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     total = sum(f.remaining for f in missing)
     lines = [f"IndexTTS-2 model files are missing in {model_dir}"
@@ -453,7 +463,7 @@ def missing_files_help(model_dir: Path, missing: Sequence[FileStatus], endpoint:
         "    `hf download <repo> <file>`) and copy each one to the path shown above.",
         "  - To use a model folder elsewhere: pass --model-dir DIR (or set INDEXTTS_MODEL_DIR).",
     ]
-    if reason and "offline" in reason:
+    if offline:
         lines.append("  - Offline mode is on: unset HF_HUB_OFFLINE (or drop --offline) to allow downloads.")
     return "\n".join(lines)
 
@@ -602,7 +612,8 @@ def ensure_model(model_dir: str | Path | None = None, groups: Sequence[str] = ("
     returned at once, without network access. Missing files are first looked for in local Hugging
     Face caches, then downloaded from ``endpoint`` (default ``$HF_ENDPOINT`` or huggingface.co),
     unless ``offline`` (default: ``$HF_HUB_OFFLINE``). ``progress`` is called with a
-    ``DownloadProgress`` as each file is checked, grows (every few MB) and completes; setting
+    ``DownloadProgress`` as each file is checked, grows (about every 10 MB: huggingface_hub's
+    chunk size) and completes; setting
     ``cancel`` stops the download with ``DownloadCancelled``, keeping the partial file.
 
     Raises ``ModelNotFoundError`` when files are missing and cannot be fetched; its message lists
@@ -626,9 +637,7 @@ def ensure_model(model_dir: str | Path | None = None, groups: Sequence[str] = ("
     cached = [(by_local[fs.local], src) for fs in status.missing()
               if (src := _find_in_hf_cache(by_local[fs.local], caches)) is not None]
     if offline and not cached:
-        raise ModelNotFoundError(missing_files_help(
-            model_dir, status.missing(), hub.endpoint,
-            reason="offline mode is on (HF_HUB_OFFLINE=1 or --offline), so nothing was downloaded"))
+        raise _offline_error(status, hub)
 
     with _exclusive(model_dir):
         for i, (f, src) in enumerate(cached, 1):
@@ -641,9 +650,7 @@ def ensure_model(model_dir: str | Path | None = None, groups: Sequence[str] = ("
         if status.all_complete:
             return model_dir
         if offline:
-            raise ModelNotFoundError(missing_files_help(
-                model_dir, status.missing(), hub.endpoint,
-                reason="offline mode is on (HF_HUB_OFFLINE=1 or --offline), so nothing was downloaded"))
+            raise _offline_error(status, hub)
         if not hub.endpoint.startswith(("http://", "https://")):
             raise ModelNotFoundError(missing_files_help(
                 model_dir, status.missing(), hub.endpoint,
@@ -670,7 +677,8 @@ def ensure_model(model_dir: str | Path | None = None, groups: Sequence[str] = ("
             now = model_status(model_dir, groups)
             raise ModelNotFoundError(missing_files_help(
                 model_dir, now.missing(), hub.endpoint,
-                reason=f"while fetching {current}: {_describe(err, hub.endpoint)}")) from err
+                reason=f"while fetching {current}: {_describe(err, hub.endpoint)}",
+                offline=isinstance(err, OfflineModeIsEnabled))) from err
 
     final = model_status(model_dir, groups)
     if not final.all_complete:
@@ -679,6 +687,12 @@ def ensure_model(model_dir: str | Path | None = None, groups: Sequence[str] = ("
             reason=f"{hub.endpoint} does not list these files in the expected folders"))
     _remove_empty_partial_dirs(model_dir)
     return model_dir
+
+
+def _offline_error(status: ModelStatus, hub: _Hub) -> ModelNotFoundError:
+    return ModelNotFoundError(missing_files_help(
+        status.model_dir, status.missing(), hub.endpoint, offline=True,
+        reason="offline mode is on (HF_HUB_OFFLINE=1 or --offline), so nothing was downloaded"))
 
 
 def _notify(progress: Callable[[DownloadProgress], None] | None, f: RemoteFile, state: str, done: int,
