@@ -612,9 +612,9 @@ def ensure_model(model_dir: str | Path | None = None, groups: Sequence[str] = ("
     returned at once, without network access. Missing files are first looked for in local Hugging
     Face caches, then downloaded from ``endpoint`` (default ``$HF_ENDPOINT`` or huggingface.co),
     unless ``offline`` (default: ``$HF_HUB_OFFLINE``). ``progress`` is called with a
-    ``DownloadProgress`` as each file is checked, grows (about every 10 MB: huggingface_hub's
-    chunk size) and completes; setting
-    ``cancel`` stops the download with ``DownloadCancelled``, keeping the partial file.
+    ``DownloadProgress`` as each file is checked, grows (about every 10 MB, huggingface_hub's
+    chunk size) and completes. Setting ``cancel`` stops the download with ``DownloadCancelled``,
+    keeping the partial file for the next run.
 
     Raises ``ModelNotFoundError`` when files are missing and cannot be fetched; its message lists
     each file, its hub origin and its full local path, and what to do.
@@ -684,7 +684,7 @@ def ensure_model(model_dir: str | Path | None = None, groups: Sequence[str] = ("
     if not final.all_complete:
         raise ModelNotFoundError(missing_files_help(
             model_dir, final.missing(), hub.endpoint,
-            reason=f"{hub.endpoint} does not list these files in the expected folders"))
+            reason=f"{hub.endpoint} does not provide these files (absent from the repository listing)"))
     _remove_empty_partial_dirs(model_dir)
     return model_dir
 

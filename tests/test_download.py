@@ -321,3 +321,13 @@ def test_partial_folder_keeps_present_files(hub: FakeHub, tmp_path: Path) -> Non
     asked = {r.path.split("/resolve/main/")[-1] for r in hub.seen("hub")}
     assert asked == {"campplus_cn_common.bin"}
     assert model_status(model).complete == {"core": True, "emotion_text": False}
+
+
+def test_required_file_missing_on_the_hub_is_reported(hub: FakeHub, tmp_path: Path) -> None:
+    del hub.files[(MAIN, f"{layout.QWEN_DIR}/chat_template.jinja")]
+    model = tmp_path / "model"
+    _fill(model, hub.files, skip=tuple(f.local for f in layout.files_of(("emotion_text",))))
+    with pytest.raises(ModelNotFoundError, match="absent from the repository listing") as info:
+        ensure_model(model, ("emotion_text",))
+    assert "chat_template.jinja" in str(info.value)
+    assert (model / layout.QWEN_DIR / "model.safetensors").is_file()  # the rest was fetched
