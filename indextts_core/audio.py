@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +138,6 @@ def load_emotion_audio(source: AudioSource) -> Tensor:
 
 # --------------------------------------------------------------------------- resampling
 
-@cache
 def _sinc_kernel(orig: int, new: int, lowpass_filter_width: int, rolloff: float) -> tuple[Tensor, int]:
     """Polyphase windowed-sinc filters ``(new, 1, 2·width + orig)`` (float32) and ``width``.
 
@@ -194,7 +192,6 @@ def _resolve_fmax(fmax: object) -> float | None:
     return None if fmax is None or fmax == "None" else 8000.0
 
 
-@cache
 def _slaney_mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> Tensor:
     import librosa
 
@@ -254,7 +251,6 @@ def _kaldi_mel(x: Tensor) -> Tensor:
     return 1127.0 * (1.0 + x / 700.0).log()
 
 
-@cache
 def _kaldi_mel_banks(num_bins: int, padded: int, sample_rate: float, low: float, high: float) -> Tensor:
     """Kaldi's triangular filters, ``(num_bins, padded // 2 + 1)`` float32, last column zero."""
     nyquist = 0.5 * sample_rate
@@ -311,7 +307,6 @@ _FE_MEL_FLOOR = 1.192092955078125e-07
 _FE_PREEMPH = 0.97
 
 
-@cache
 def _seamless_constants() -> tuple[np.ndarray, np.ndarray]:
     """Povey window (400,) and the Kaldi-mel triangles (257, 80), both float64.
 
