@@ -128,6 +128,14 @@ def test_resample_keeps_a_band_limited_tone(orig, new):
     assert audio.resample(x, orig, orig) is x
 
 
+def test_resample_length_rounds_like_torchaudio():
+    # torchaudio takes ceil() of new·N/orig held in a float32 scalar: for this N the exact
+    # value is 160119.0023, which float32 rounds to 160119 (a Python ceil would give 160120).
+    n = pow(320, -1, 441) + 441 * 500
+    assert audio.resample(torch.zeros(1, n), 22050, 16000).shape == (1, 160_119)
+    assert audio.resample(torch.zeros(2, 3, 441), 22050, 16000).shape == (2, 3, 320)
+
+
 # --------------------------------------------------------------------------- features
 
 def test_ref_mel_matches_golden(spk):
