@@ -233,10 +233,8 @@ class MelSpectrogram:
         pad = (self.n_fft - self.hop_length) // 2
         x = F.pad(x.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
         spec = torch.stft(x, self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
-                          window=window, center=False, normalized=False, onesided=True,
-                          return_complex=True)
-        spec = torch.view_as_real(spec)
-        mag = torch.sqrt(spec.pow(2).sum(-1) + 1e-9)
+                          window=window, center=False, normalized=False, onesided=True, return_complex=True)
+        mag = torch.sqrt(torch.view_as_real(spec).pow(2).sum(-1) + 1e-9)
         return torch.log(torch.clamp(torch.matmul(basis, mag), min=1e-5))
 
 

@@ -58,10 +58,10 @@ class ResBlock2d(nn.Module):
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
-        self.shortcut = nn.Sequential()
-        if stride != 1:
-            self.shortcut = nn.Sequential(nn.Conv2d(channels, channels, 1, stride=(stride, 1), bias=False),
-                                          nn.BatchNorm2d(channels))
+        # Identity unless the block strides; a Sequential either way so the keys read shortcut.0/1.
+        shortcut = [nn.Conv2d(channels, channels, 1, stride=(stride, 1), bias=False),
+                    nn.BatchNorm2d(channels)]
+        self.shortcut = nn.Sequential(*(shortcut if stride != 1 else []))
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
@@ -127,7 +127,7 @@ class CAMDenseLayer(nn.Module):
         super().__init__()
         bn_channels = cfg.bn_size * cfg.growth_rate
         self.nonlinear1 = BNReLU(in_channels)
-        self.linear1 = nn.Conv1d(in_channels, bn_channels, 1, bias=False)
+        self.linear1 = nn.Conv1d(in_channels, bn_channels, kernel_size=1, bias=False)
         self.nonlinear2 = BNReLU(bn_channels)
         self.cam_layer = CAMLayer(bn_channels, cfg.growth_rate, kernel_size, dilation, cfg.seg_len)
 
@@ -147,7 +147,7 @@ class CAMDenseBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         for layer in self.children():
-            x = torch.cat([x, layer(x)], dim=1)
+            x = torch.cat((x, layer(x)), 1)
         return x
 
 

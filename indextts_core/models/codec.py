@@ -26,9 +26,9 @@ class ConvNeXtBlock(nn.Module):
     def __init__(self, dim: int, intermediate_dim: int):
         super().__init__()
         self.dwconv = nn.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = nn.LayerNorm(dim, 1e-6)
         self.pwconv1 = nn.Linear(dim, intermediate_dim)
-        self.pwconv2 = nn.Linear(intermediate_dim, dim)
+        self.pwconv2 = nn.Linear(intermediate_dim, dim, bias=True)
         self.gamma = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -43,10 +43,10 @@ class VocosBackbone(nn.Module):
 
     def __init__(self, input_channels: int, dim: int, intermediate_dim: int, num_layers: int):
         super().__init__()
-        self.embed = nn.Conv1d(input_channels, dim, kernel_size=7, padding=3)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.embed = nn.Conv1d(input_channels, dim, 7, padding=3)
+        self.norm = nn.LayerNorm(dim, 1e-6)
         self.convnext = nn.ModuleList(ConvNeXtBlock(dim, intermediate_dim) for _ in range(num_layers))
-        self.final_layer_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.final_layer_norm = nn.LayerNorm(dim, 1e-6)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.norm(self.embed(x).transpose(1, 2)).transpose(1, 2)
@@ -58,11 +58,11 @@ class VocosBackbone(nn.Module):
 class FactorizedVQ(nn.Module):
     """One factorized, L2-normalised vector quantizer (weight norm folded into the projections)."""
 
-    def __init__(self, input_dim: int, codebook_size: int, codebook_dim: int):
+    def __init__(self, channels: int, n_codes: int, code_dim: int):
         super().__init__()
-        self.in_project = nn.Conv1d(input_dim, codebook_dim, kernel_size=1)
-        self.out_project = nn.Conv1d(codebook_dim, input_dim, kernel_size=1)
-        self.codebook = nn.Embedding(codebook_size, codebook_dim)
+        self.in_project = nn.Conv1d(channels, code_dim, 1)
+        self.out_project = nn.Conv1d(code_dim, channels, 1)
+        self.codebook = nn.Embedding(n_codes, code_dim)
 
     def nearest(self, z_e: Tensor) -> Tensor:
         """Codes ``(B, T)`` of ``z_e (B, D, T)``: the codebook rows of highest cosine similarity.
@@ -81,7 +81,7 @@ class FactorizedVQ(nn.Module):
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """``z (B, C, T) -> (codes (B, T), quantized (B, C, T))``."""
-        z_e = self.in_project(z)
+        z_e = self.in_project(z)  # (B, D, T)
         codes = self.nearest(z_e)
         z_q = self.lookup(codes)
         # The straight-through form of training, kept because it is not bit-equal to z_q.

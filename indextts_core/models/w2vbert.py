@@ -130,8 +130,8 @@ class ConvModule(nn.Module):
             x = x.masked_fill(pad_mask, 0.0)
         x = F.glu(self.pointwise_conv1(x.transpose(1, 2)), dim=1)
         x = F.pad(x, (self.depthwise_conv.kernel_size[0] - 1, 0))  # causal: all padding on the left
-        x = self.depthwise_conv(x)
-        x = F.silu(self.depthwise_layer_norm(x.transpose(1, 2)).transpose(1, 2))
+        x = self.depthwise_layer_norm(self.depthwise_conv(x).transpose(1, 2))
+        x = F.silu(x.transpose(1, 2))
         return self.pointwise_conv2(x).transpose(1, 2)
 
 
