@@ -138,7 +138,7 @@ def load_emotion_audio(source: AudioSource) -> Tensor:
 
 # --------------------------------------------------------------------------- resampling
 
-def _sinc_kernel(orig: int, new: int, lowpass_filter_width: int, rolloff: float) -> tuple[Tensor, int]:
+def _sinc_kernel(orig: int, new: int, zeros: int, rolloff: float) -> tuple[Tensor, int]:
     """Polyphase windowed-sinc filters ``(new, 1, 2·width + orig)`` (float32) and ``width``.
 
     ``orig``/``new`` are already divided by their gcd. Built in float64 and rounded once,
@@ -146,12 +146,12 @@ def _sinc_kernel(orig: int, new: int, lowpass_filter_width: int, rolloff: float)
     ``transforms.Resample`` builds its kernel, and it changes the last bits.
     """
     cutoff = min(orig, new) * rolloff
-    width = math.ceil(lowpass_filter_width * orig / cutoff)
+    width = math.ceil(zeros * orig / cutoff)
     taps = torch.arange(-width, width + orig, dtype=torch.float64) / orig
     phase = torch.arange(0, -new, -1, dtype=torch.float32) / new
     t = (phase.to(torch.float64)[:, None] + taps[None, :]) * cutoff
-    t = t.clamp(-lowpass_filter_width, lowpass_filter_width)
-    window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
+    t = t.clamp(-zeros, zeros)  # in units of zero crossings of the sinc
+    window = torch.cos(t * math.pi / zeros / 2).square()
     t = t * math.pi
     sinc = torch.where(t == 0, torch.ones((), dtype=t.dtype), torch.sin(t) / t)
     kernel = sinc * (window * (cutoff / orig))
