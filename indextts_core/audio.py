@@ -113,6 +113,7 @@ def load_audio(source: AudioSource, sr: int) -> np.ndarray:
     peak = float(np.abs(y).max())
     if peak < SILENCE_PEAK:
         raise AudioError(f"{where}: the audio is silent (peak {peak:.1e}); use a recording of a voice")
+    log.debug("%s: %d samples at %d Hz (%.2f s), peak %.3f", where, y.size, sr, y.size / sr, peak)
     return y
 
 
