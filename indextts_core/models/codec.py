@@ -17,7 +17,6 @@ from torch import Tensor, nn
 
 from ..checkpoint import fold_weight_norm, load_into, read_state_dict
 from ..config import SemanticCodecConfig
-from ..errors import CheckpointError
 
 
 class ConvNeXtBlock(nn.Module):
@@ -132,14 +131,7 @@ class SemanticCodec(nn.Module):
 def load_semantic_codec(path: str | Path, cfg: SemanticCodecConfig, device: torch.device | str = "cpu",
                         dtype: torch.dtype = torch.float32) -> SemanticCodec:
     """Load ``hf_cache/semantic_codec_model.safetensors`` (decoder keys are skipped)."""
-    from safetensors import SafetensorError
-
-    try:
-        sd = read_state_dict(path)
-    except SafetensorError as e:  # not among the errors read_state_dict translates
-        raise CheckpointError(f"{path}: cannot be read ({e}). The file is probably truncated or "
-                              "corrupt: delete it and download it again.") from e
-    sd = fold_weight_norm({k: v for k, v in sd.items() if not k.startswith("decoder.")})
+    sd = fold_weight_norm(read_state_dict(path, keep=lambda k: not k.startswith("decoder.")))
     model = SemanticCodec(cfg)
     load_into(model, sd, file=path)
     return model.to(device=device, dtype=dtype).eval()

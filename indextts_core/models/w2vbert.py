@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import layout
-from ..checkpoint import StateDict, load_into, read_state_dict
+from ..checkpoint import load_into, read_state_dict
 from ..config import from_mapping, load_json
 from ..errors import CheckpointError, ConfigError
 
@@ -202,25 +202,6 @@ class W2VBert(nn.Module):
         self.feat_std.copy_(torch.sqrt(var.float()))
 
 
-def _read_safetensors(path: Path, wanted) -> StateDict:
-    """The tensors of a ``.safetensors`` file whose keys satisfy ``wanted``, without reading the rest."""
-    from safetensors import SafetensorError, safe_open
-
-    if not path.is_file():
-        raise CheckpointError(f"weight file not found: {path}")
-    sd: StateDict = {}
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            for key in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
-                if wanted(key):
-                    sd[key] = f.get_tensor(key)
-    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
-        raise CheckpointError(
-            f"{path}: cannot be read ({type(e).__name__}: {e}). The file is probably truncated "
-            "or corrupt: delete it and download it again.") from e
-    return sd
-
-
 def load_w2vbert_stats(path: str | Path, hidden_size: int) -> tuple[Tensor, Tensor]:
     """``(mean, var)`` from ``wav2vec2bert_stats.pt``, each ``(hidden_size,)`` float32."""
     sd = read_state_dict(path)
@@ -257,7 +238,7 @@ def load_w2vbert(model_dir: str | Path, device: torch.device | str = "cpu",
             return int(key.split(".")[2]) < num_layers
         return False
 
-    load_into(model, _read_safetensors(weights, wanted), file=weights)
+    load_into(model, read_state_dict(weights, keep=wanted), file=weights)
     mean, var = load_w2vbert_stats(model_dir / stats_file, cfg.hidden_size)
     model.set_stats(mean, var)
     return model.to(device=device, dtype=dtype).eval()
