@@ -170,7 +170,8 @@ class FeedForward(nn.Module):
         self.w2 = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        gated = F.silu(self.w1(x)) * self.w3(x)
+        return self.w2(gated)
 
 
 class TransformerBlock(nn.Module):
