@@ -372,7 +372,10 @@ class CFM(nn.Module):
         output of step k (k = 0 first): (2, 80, T), conditional then null, with guidance on.
         Returns (1, 80, T).
         """
-        tr = prompt_mel.shape[-1]
+        tr, total = prompt_mel.shape[-1], noise.shape[-1]
+        if mu.shape[1] != total or tr > total:
+            raise ValueError(f"CFM: noise has {total} frames, mu {mu.shape[1]}, prompt {tr}: "
+                             "noise and mu must both span prompt + target frames")
         prompt_x = torch.zeros_like(noise)
         prompt_x[..., :tr] = prompt_mel
         x = noise.clone()
