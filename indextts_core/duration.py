@@ -28,22 +28,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-
 from .errors import InvalidOptionError
+from .models.s2mel import target_mel_frames
 from .options import SAMPLE_RATE, Duration
 
 HOP = 256
-CODES_TO_FRAMES = 1.72
+CODES_TO_FRAMES = 1.72  # the reference's codes → frames ratio (see models.s2mel.target_mel_frames)
 # How far the GPT may stray from the code count a ``seconds`` target implies; the length
 # regulator absorbs the rest. Wider windows let the model end where it wants to.
 SECONDS_CODE_SLACK = 0.10
 MIN_SEGMENT_FRAMES = 4
-
-
-def natural_frames(num_codes: int) -> int:
-    """Mel frames the reference gives ``num_codes`` codes: ``(LongTensor * 1.72).long()``."""
-    return int((torch.tensor([num_codes], dtype=torch.long) * CODES_TO_FRAMES).long().item())
 
 
 def gap_samples(gap_ms: float) -> int:
@@ -56,7 +50,7 @@ class SegmentTarget:
     """What one segment's GPT and length regulator are asked for.
 
     ``min_codes``/``max_codes`` bound the generated code count (``None``: unbounded);
-    ``frames`` is the mel frame count (``None``: ``natural_frames(codes)``);
+    ``frames`` is the mel frame count (``None``: ``target_mel_frames(codes)``);
     ``speed`` divides the natural frame count (``None``: 1).
     """
 
@@ -68,7 +62,7 @@ class SegmentTarget:
     def frames_for(self, num_codes: int) -> int:
         if self.frames is not None:
             return self.frames
-        natural = natural_frames(num_codes)
+        natural = target_mel_frames(num_codes)
         if self.speed is not None:
             return max(1, round(natural / self.speed))
         return natural

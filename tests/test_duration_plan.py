@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from indextts_core.duration import HOP, gap_samples, natural_frames, plan
+from indextts_core.duration import HOP, gap_samples, plan
 from indextts_core.errors import InvalidOptionError
+from indextts_core.models.s2mel import target_mel_frames
 from indextts_core.options import SAMPLE_RATE, Duration
-
-
-def test_natural_frames_is_the_reference_float32_floor():
-    for m in [0, 1, 7, 80, 137, 999, 1500, 1815]:
-        assert natural_frames(m) == int((torch.LongTensor([m]) * 1.72).long())
-    assert natural_frames(80) == 137  # the golden cases
 
 
 def test_free_plan_is_unconstrained():
@@ -26,7 +20,7 @@ def test_free_plan_is_unconstrained():
 def test_speed_divides_the_free_length_within_a_frame(ratio):
     p = plan(Duration.speed(ratio), [12], gap_ms=200, max_codes=1500)
     for m in [5, 80, 333]:
-        free = natural_frames(m)
+        free = target_mel_frames(m)
         assert abs(p.segments[0].frames_for(m) - free / ratio) <= 0.5
 
 

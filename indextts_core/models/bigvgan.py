@@ -19,14 +19,6 @@ from ..checkpoint import fold_weight_norm, load_into, read_state_dict, sub_state
 from ..config import from_mapping, load_json
 from ..errors import CheckpointError, ConfigError
 
-PCM_MAX = 32767.0
-
-
-def to_pcm16(wav: Tensor) -> Tensor:
-    """Float waveform in [-1, 1] → int16 as the reference returns it: scale by 32767, clamp to
-    ±32767, then truncate toward zero (a plain dtype cast, not rounding)."""
-    return torch.clamp(PCM_MAX * wav.float(), -PCM_MAX, PCM_MAX).to(torch.int16)
-
 
 @dataclass
 class BigVGANConfig:
