@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -54,6 +55,18 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_text(args: argparse.Namespace) -> int:
+    from .text import PronunciationDictionary, TextFrontend
+
+    dictionary = PronunciationDictionary.load(args.dictionary) if args.dictionary else None
+    from .download import default_model_dir
+
+    frontend = TextFrontend.from_model_dir(args.model_dir or default_model_dir(), dictionary=dictionary)
+    text = sys.stdin.read() if args.text == "-" else args.text
+    print(json.dumps(frontend.preview(text, args.segment_tokens).to_dict(), ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m indextts_core",
                                      description="IndexTTS-2 inference engine of IndexTTS Studio")
@@ -83,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(exit status 1 when core files are missing)")
     p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("text", help="show how a text is normalised, tokenised and segmented (JSON)")
+    p.add_argument("text", help="the text ('-' reads it from stdin)")
+    p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
+    p.add_argument("--segment-tokens", type=int, default=120, help="most BPE tokens per segment")
+    p.add_argument("--dictionary", help="pronunciation dictionary (YAML, JSON or TSV)")
+    p.set_defaults(func=_cmd_text)
     return parser
 
 
