@@ -88,7 +88,7 @@ class GenerationResult:
     """``codes_raw (1, n)``: the codes as the reference returns them (with the stop code when
     one was emitted or appended); ``codes (1, m)``: cut before the first stop code;
     ``stopped``: whether the model ended the sequence itself (False: a length cap did);
-    ``score``: the returned beam hypothesis' score (None without beams)."""
+    ``score``: the returned beam hypothesis' score (None without beams). Tensors are on the CPU."""
 
     codes_raw: Tensor
     codes: Tensor
@@ -204,33 +204,34 @@ class BeamHypotheses:
     """
 
     def __init__(self, num_beams: int, length_penalty: float):
-        self.num_beams = num_beams
-        self.length_penalty = length_penalty
-        self.beams: list[tuple[float, list[int]]] = []
-        self.worst_score = 1e9
+        self.size = num_beams
+        self.penalty = length_penalty
+        self.closed: list[tuple[float, list[int]]] = []
+        self.floor = 1e9  # the worst kept score once the list is full
 
     def __len__(self) -> int:
-        return len(self.beams)
+        return len(self.closed)
 
     def add(self, tokens: list[int], sum_logprobs: float, generated_len: int) -> None:
-        score = sum_logprobs / (generated_len**self.length_penalty)
-        if len(self) < self.num_beams or score > self.worst_score:
-            self.beams.append((score, tokens))
-            if len(self) > self.num_beams:
-                ranked = sorted((s, i) for i, (s, _) in enumerate(self.beams))
-                del self.beams[ranked[0][1]]
-                self.worst_score = ranked[1][0]
-            else:
-                self.worst_score = min(score, self.worst_score)
+        score = sum_logprobs / generated_len**self.penalty
+        if len(self.closed) >= self.size and not score > self.floor:
+            return
+        self.closed.append((score, tokens))
+        if len(self.closed) <= self.size:
+            self.floor = min(self.floor, score)
+            return
+        ranked = sorted((s, i) for i, (s, _) in enumerate(self.closed))
+        del self.closed[ranked[0][1]]
+        self.floor = ranked[1][0]
 
     def is_done(self, best_sum_logprobs: float, generated_len: int) -> bool:
         """No open beam can still beat the worst closed one (``early_stopping=False`` rule)."""
-        if len(self) < self.num_beams:
-            return False
-        return self.worst_score >= best_sum_logprobs / generated_len**self.length_penalty
+        full = len(self.closed) >= self.size
+        return full and self.floor >= best_sum_logprobs / generated_len**self.penalty
 
     def best(self) -> tuple[float, list[int]]:
-        return sorted(self.beams, key=lambda b: b[0])[-1]
+        # stable sort, last element: among equal scores the latest closed wins
+        return sorted(self.closed, key=lambda c: c[0])[-1]
 
 
 # -- search loops over a step function ---------------------------------------------------------
@@ -306,9 +307,9 @@ def beam_search(first_logits: Tensor, step: StepFn, reorder: ReorderFn, params: 
             guarded = joint.clone()
             guarded[:, start_cols] = float("-inf")
             cand_scores, picked = torch.topk(guarded, 2 * n_beams, dim=1)
-        cand = torch.stack([cand_scores[0].double(), (picked[0] // vocab).double(),
-                            (picked[0] % vocab).double()]).cpu()
-        c_scores, c_beams, c_tokens = cand[0].tolist(), cand[1].long().tolist(), cand[2].long().tolist()
+        # float32 -> Python float is exact, as transformers' ``.item()`` is
+        c_scores = cand_scores[0].tolist()
+        c_beams, c_tokens = zip(*(divmod(i, vocab) for i in picked[0].tolist()), strict=True)
 
         next_scores: list[float] = []
         next_beams: list[int] = []

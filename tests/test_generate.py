@@ -168,17 +168,17 @@ def test_beam_hypotheses_keeps_the_best_and_stops():
     hyps.add([1], -3.0, generated_len=2)
     assert not hyps.is_done(-100.0, 3)  # fewer than num_beams closed
     hyps.add([2], -1.0, generated_len=2)
-    assert hyps.worst_score == -3.0
+    assert hyps.floor == -3.0
     hyps.add([3], -5.0, generated_len=2)  # worse than the worst: ignored
-    assert sorted(s for s, _ in hyps.beams) == [-3.0, -1.0]
+    assert sorted(s for s, _ in hyps.closed) == [-3.0, -1.0]
     hyps.add([4], -2.0, generated_len=2)  # evicts -3
-    assert sorted(s for s, _ in hyps.beams) == [-2.0, -1.0] and hyps.worst_score == -2.0
+    assert sorted(s for s, _ in hyps.closed) == [-2.0, -1.0] and hyps.floor == -2.0
     assert hyps.is_done(-2.0, 5) and not hyps.is_done(-1.5, 5)
     hyps.add([5], -1.0, generated_len=9)  # ties with the best; the later one wins, as in transformers
     assert hyps.best() == (-1.0, [5])
     scaled = BeamHypotheses(num_beams=1, length_penalty=1.0)
     scaled.add([1, 2, 3], -6.0, generated_len=4)
-    assert scaled.beams[0][0] == -1.5 and scaled.is_done(-6.0, 4) and not scaled.is_done(-2.0, 4)
+    assert scaled.closed[0][0] == -1.5 and scaled.is_done(-6.0, 4) and not scaled.is_done(-2.0, 4)
 
 
 def markov_table(vocab: int, seed: int, stop_boost: float) -> torch.Tensor:

@@ -134,10 +134,8 @@ class ConvModule(nn.Module):
         x = x.transpose(1, 2)
         if mask is not None:
             x = x.masked_fill(~mask[:, None, :], 0.0)
-        x = F.glu(self.pointwise_conv1(x), dim=1)
-        x = self.depthwise_conv(x)
-        x = F.silu(self.norm(x.transpose(1, 2))).transpose(1, 2)
-        x = self.pointwise_conv2(x)
+        x = self.depthwise_conv(F.glu(self.pointwise_conv1(x), dim=1))
+        x = self.pointwise_conv2(F.silu(self.norm(x.transpose(1, 2))).transpose(1, 2))
         if mask is not None:
             x = x.masked_fill(~mask[:, None, :], 0.0)
         return x.transpose(1, 2)
@@ -205,6 +203,6 @@ class ConformerEncoder(nn.Module):
             mask = valid[:, 2::2]
         # an all-true mask changes nothing; skipping it keeps the common path lean
         active = None if bool(mask.all()) else mask
-        for layer in self.encoders:
-            x = layer(x, pos, active)
+        for block in self.encoders:
+            x = block(x, pos, active)
         return self.after_norm(x), mask

@@ -74,7 +74,7 @@ def attention_mask(start: int, length: int, key_valid: Tensor | None, device: to
     return (allowed & key_valid[:, None, None, :end]) | (k_pos == q_pos)
 
 
-class GPT2Attention(nn.Module):
+class CausalSelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
@@ -96,7 +96,7 @@ class GPT2Attention(nn.Module):
         return self.c_proj(out.transpose(1, 2).reshape(b, t, d))
 
 
-class GPT2MLP(nn.Module):
+class FeedForwardGELU(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.c_fc = InOutLinear(dim, 4 * dim)
@@ -106,13 +106,13 @@ class GPT2MLP(nn.Module):
         return self.c_proj(gelu_tanh(self.c_fc(x)))
 
 
-class GPT2Block(nn.Module):
+class TransformerBlock(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
         self.ln_1 = nn.LayerNorm(dim)
-        self.attn = GPT2Attention(dim, heads)
+        self.attn = CausalSelfAttention(dim, heads)
         self.ln_2 = nn.LayerNorm(dim)
-        self.mlp = GPT2MLP(dim)
+        self.mlp = FeedForwardGELU(dim)
 
     def forward(self, x: Tensor, layer: int, cache: Cache | None, start: int,
                 mask: Tensor | None) -> Tensor:
@@ -125,7 +125,7 @@ class GPT2Stack(nn.Module):
 
     def __init__(self, layers: int, dim: int, heads: int):
         super().__init__()
-        self.h = nn.ModuleList(GPT2Block(dim, heads) for _ in range(layers))
+        self.h = nn.ModuleList(TransformerBlock(dim, heads) for _ in range(layers))
         self.ln_f = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, cache: Cache | None = None, start: int = 0,

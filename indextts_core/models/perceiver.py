@@ -75,7 +75,7 @@ class PerceiverResampler(nn.Module):
     def __init__(self, dim: int, dim_context: int, num_latents: int, heads: int,
                  ff_mult: float, depth: int = 2, dim_head: int = 64):
         super().__init__()
-        self.proj_context = nn.Linear(dim_context, dim) if dim_context != dim else nn.Identity()
+        self.proj_context = nn.Identity() if dim_context == dim else nn.Linear(dim_context, dim)
         self.latents = nn.Parameter(torch.zeros(num_latents, dim))
         self.layers = nn.ModuleList(
             nn.ModuleList([CrossAttention(dim, heads, dim_head), geglu_feed_forward(dim, ff_mult)])
@@ -85,7 +85,7 @@ class PerceiverResampler(nn.Module):
     def forward(self, context: Tensor, mask: Tensor | None = None) -> Tensor:
         context = self.proj_context(context)
         x = self.latents.expand(context.shape[0], -1, -1)
-        for attn, ff in self.layers:
-            x = attn(x, context, mask) + x
-            x = ff(x) + x
+        for attention, feed_forward in self.layers:
+            x = x + attention(x, context, mask)
+            x = x + feed_forward(x)
         return self.norm(x)
