@@ -26,7 +26,8 @@ Two things the reference does not do:
   reference pipeline would crash). It is excluded after all processing, at the point of
   choice (its probability set to 0, or its score to -inf for argmax/top-k), which leaves
   every other decision bit-identical to the reference whenever the reference would not
-  have picked it;
+  have picked it. Should the filters leave the start code as the only code with any
+  probability, the draw is uniform over the other admissible codes;
 * ``min_new_tokens`` / ``max_new_tokens`` bound the number of codes for duration control:
   the stop code is masked until ``min_new_tokens`` codes exist, and generation ends after
   ``max_new_tokens`` codes (``stopped=False`` then). Equal values give exactly N codes.
@@ -240,6 +241,16 @@ StepFn = Callable[[Tensor, int], Tensor]  # (tokens (B,), index of the step that
 ReorderFn = Callable[[Tensor, int], None]  # (beam index (N,), step) -> None
 
 
+def without_start(probs: Tensor, scores: Tensor, start_cols: Tensor) -> Tensor:
+    """Zero the start code's probability; should that leave no mass at all, draw uniformly
+    among the other codes with a finite score (or among all other codes). Sync-free."""
+    probs = probs.index_fill(-1, start_cols, 0.0)
+    fallback = scores.isfinite().to(probs.dtype).index_fill(-1, start_cols, 0.0)
+    anything = torch.ones_like(probs).index_fill(-1, start_cols, 0.0)
+    fallback = torch.where(fallback.sum(-1, keepdim=True) > 0, fallback, anything)
+    return torch.where(probs.sum(-1, keepdim=True) > 0, probs, fallback)
+
+
 def single_search(first_logits: Tensor, step: StepFn, params: SamplingParams, *, seen: Tensor,
                   stop_token: int, start_token: int, max_new: int, min_new_tokens: int = 0,
                   generator: torch.Generator | None = None) -> tuple[list[int], bool]:
@@ -253,8 +264,8 @@ def single_search(first_logits: Tensor, step: StepFn, params: SamplingParams, *,
     for n in range(max_new):
         scores = process_scores(logits.float(), seen, params, n, min_new_tokens, stop_token)
         if params.do_sample:
-            probs = scores.softmax(dim=-1)
-            probs[:, start_token] = 0.0
+            start_col = torch.tensor([start_token], device=scores.device)
+            probs = without_start(scores.softmax(dim=-1), scores, start_col)
             choice = torch.multinomial(probs, 1, generator=generator)[:, 0]
         else:
             scores = scores.clone()
@@ -297,8 +308,7 @@ def beam_search(first_logits: Tensor, step: StepFn, reorder: ReorderFn, params: 
         scores = process_scores(scores, seen, params, n, min_new_tokens, stop_token)
         joint = (scores + beam_scores[:, None]).view(1, n_beams * vocab)
         if params.do_sample:
-            probs = joint.softmax(dim=-1)
-            probs[:, start_cols] = 0.0
+            probs = without_start(joint.softmax(dim=-1), joint, start_cols)
             picked = torch.multinomial(probs, 2 * n_beams, generator=generator)
             cand_scores = joint.gather(1, picked)
             cand_scores, order = torch.sort(cand_scores, descending=True, dim=1)
@@ -315,6 +325,9 @@ def beam_search(first_logits: Tensor, step: StepFn, reorder: ReorderFn, params: 
         next_beams: list[int] = []
         next_tokens: list[int] = []
         for rank, (score, beam, token) in enumerate(zip(c_scores, c_beams, c_tokens, strict=True)):
+            if token == start_token:
+                # drawn only as a zero-probability filler (fewer than 2N codes had mass)
+                continue
             if token == stop_token:
                 if rank < n_beams:
                     closed.add(history[beam, :n].tolist(), score, generated_len=n + 1)
@@ -324,6 +337,9 @@ def beam_search(first_logits: Tensor, step: StepFn, reorder: ReorderFn, params: 
                 next_tokens.append(token)
             if len(next_tokens) == n_beams:
                 break
+        if len(next_tokens) < n_beams:
+            raise RuntimeError(f"beam search found {len(next_tokens)} continuations for {n_beams} beams "
+                               "(the filters left too few codes); use fewer beams or looser top-k/top-p")
         done = closed.is_done(max(c_scores), n + 1)
 
         beam_idx = torch.tensor(next_beams, device=device)

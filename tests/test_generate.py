@@ -305,6 +305,27 @@ def test_single_search_min_new_tokens_and_start_guard():
         tokens, _ = single_search(logits, step, sample, seen=seen, stop_token=stop, start_token=start,
                                   max_new=5, generator=g)
         assert start not in tokens
+    # top-k 1 leaves only the start code: the draw falls back to the other codes
+    only_start = SamplingParams(do_sample=True, temperature=1.0, top_k=1, top_p=1.0, num_beams=1,
+                                repetition_penalty=1.0)
+    tokens, _ = single_search(logits, step, only_start, seen=seen, stop_token=stop, start_token=start,
+                              max_new=5, generator=g)
+    assert tokens and start not in tokens
+
+
+@pytest.mark.parametrize("do_sample", [True, False])
+def test_beams_never_emit_the_start_code(do_sample):
+    vocab = 10
+    start, stop = vocab - 2, vocab - 1
+    table = markov_table(vocab, 3, stop_boost=-2.0)
+    table[:, start] = 6.0  # the start code is by far the likeliest continuation everywhere
+    params = SamplingParams(do_sample=do_sample, temperature=1.0, top_k=2, top_p=1.0, num_beams=3,
+                            repetition_penalty=1.0)
+    seen = torch.zeros(1, vocab, dtype=torch.bool)
+    tokens, _, score = beam_search(table[start][None], lambda toks, n: table[toks], lambda idx, n: None,
+                                   params, seen=seen, stop_token=stop, start_token=start, max_new=8,
+                                   generator=torch.Generator().manual_seed(0))
+    assert start not in tokens and len(tokens) >= 1 and math.isfinite(score)
 
 
 # -- the tiny model ---------------------------------------------------------------------------------
