@@ -46,42 +46,9 @@ from torch import Tensor
 
 from .errors import InvalidOptionError
 from .models.gpt import UnifiedVoice
+from .options import Sampling
 
 PROMPT_ID = 1  # the placeholder id the reference gives every prefix position
-
-
-@dataclass
-class SamplingParams:
-    """Decoding settings; the defaults are IndexTTS-2's (beam sampling with 3 beams)."""
-
-    do_sample: bool = True
-    temperature: float = 0.8
-    top_p: float = 0.8
-    top_k: int = 30
-    num_beams: int = 3
-    repetition_penalty: float = 10.0
-    length_penalty: float = 0.0
-    max_mel_tokens: int = 1500
-
-    @classmethod
-    def greedy(cls, repetition_penalty: float = 10.0, max_mel_tokens: int = 1500) -> SamplingParams:
-        """Deterministic argmax decoding, one beam (how the golden traces were made)."""
-        return cls(do_sample=False, num_beams=1, repetition_penalty=repetition_penalty,
-                   max_mel_tokens=max_mel_tokens)
-
-    def validate(self) -> None:
-        if not isinstance(self.num_beams, int) or self.num_beams < 1:
-            raise InvalidOptionError(f"num_beams must be a positive integer, got {self.num_beams}")
-        if self.do_sample and not self.temperature > 0:
-            raise InvalidOptionError(f"temperature must be > 0, got {self.temperature}")
-        if self.do_sample and not 0 < self.top_p <= 1:
-            raise InvalidOptionError(f"top_p must be in (0, 1], got {self.top_p}")
-        if not isinstance(self.top_k, int) or self.top_k < 0:
-            raise InvalidOptionError(f"top_k must be an integer >= 0 (0 = off), got {self.top_k}")
-        if not self.repetition_penalty > 0:
-            raise InvalidOptionError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if not isinstance(self.max_mel_tokens, int) or self.max_mel_tokens < 1:
-            raise InvalidOptionError(f"max_mel_tokens must be a positive integer, got {self.max_mel_tokens}")
 
 
 @dataclass
@@ -176,7 +143,7 @@ def top_p_filter(scores: Tensor, p: float, min_keep: int = 1) -> Tensor:
     return scores.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
 
 
-def process_scores(scores: Tensor, seen: Tensor, params: SamplingParams, n_generated: int,
+def process_scores(scores: Tensor, seen: Tensor, params: Sampling, n_generated: int,
                    min_new_tokens: int, stop_token: int) -> Tensor:
     """All processors in the reference's order; ``scores (B, V)`` float32."""
     if params.repetition_penalty != 1.0:
@@ -251,7 +218,7 @@ def without_start(probs: Tensor, scores: Tensor, start_cols: Tensor) -> Tensor:
     return torch.where(probs.sum(-1, keepdim=True) > 0, probs, fallback)
 
 
-def single_search(first_logits: Tensor, step: StepFn, params: SamplingParams, *, seen: Tensor,
+def single_search(first_logits: Tensor, step: StepFn, params: Sampling, *, seen: Tensor,
                   stop_token: int, start_token: int, max_new: int, min_new_tokens: int = 0,
                   generator: torch.Generator | None = None) -> tuple[list[int], bool]:
     """Greedy or sampled decoding of one sequence. ``first_logits (1, V)``, ``seen (1, V)`` bool.
@@ -282,7 +249,7 @@ def single_search(first_logits: Tensor, step: StepFn, params: SamplingParams, *,
     return tokens, False
 
 
-def beam_search(first_logits: Tensor, step: StepFn, reorder: ReorderFn, params: SamplingParams, *,
+def beam_search(first_logits: Tensor, step: StepFn, reorder: ReorderFn, params: Sampling, *,
                 seen: Tensor, stop_token: int, start_token: int, max_new: int, min_new_tokens: int = 0,
                 generator: torch.Generator | None = None) -> tuple[list[int], bool, float]:
     """Beam sampling / beam search with ``params.num_beams`` beams; ``first_logits (1, V)``.
@@ -367,21 +334,25 @@ def beam_search(first_logits: Tensor, step: StepFn, reorder: ReorderFn, params: 
 # -- entry points ------------------------------------------------------------------------------
 
 
-def check_length_limits(model: UnifiedVoice, max_codes: int) -> None:
-    """``max_codes`` codes must fit the mel position table (generation and the latent pass)."""
-    limit = model.mel_pos_embedding.rows - 2
-    if max_codes > limit:
-        raise InvalidOptionError(f"max_mel_tokens {max_codes} exceeds what this model supports ({limit})")
+def max_codes(model: UnifiedVoice) -> int:
+    """The most codes one segment can have: the latent pass needs ``m + 2`` mel positions."""
+    return model.mel_pos_embedding.rows - 2
 
 
-def generate_from_prefix(model: UnifiedVoice, prefix: Tensor, params: SamplingParams, *, pad: int = 0,
+def check_length_limits(model: UnifiedVoice, max_codes_wanted: int) -> None:
+    """``max_codes_wanted`` codes must fit the mel position table (generation and the latent pass)."""
+    limit = max_codes(model)
+    if max_codes_wanted > limit:
+        raise InvalidOptionError(f"max_mel_tokens {max_codes_wanted} exceeds what this model supports ({limit})")
+
+
+def generate_from_prefix(model: UnifiedVoice, prefix: Tensor, params: Sampling, *, pad: int = 0,
                          generator: torch.Generator | None = None, min_new_tokens: int = 0,
                          max_new_tokens: int | None = None) -> GenerationResult:
     """Generate codes after ``prefix (1, P, D)`` (``UnifiedVoice.prefix_embeddings``).
 
     ``pad``: leading prefix rows that are padding (``UnifiedVoice.prefix_padding``).
     """
-    params.validate()
     cap = params.max_mel_tokens if max_new_tokens is None else min(params.max_mel_tokens, max_new_tokens)
     if max_new_tokens is not None and max_new_tokens < 1:
         raise InvalidOptionError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -435,7 +406,7 @@ def generate_from_prefix(model: UnifiedVoice, prefix: Tensor, params: SamplingPa
     return GenerationResult(codes_raw=raw, codes=raw[:, :cut].clone(), stopped=stopped, score=score)
 
 
-def generate(model: UnifiedVoice, conds: Tensor, text_ids: Tensor, params: SamplingParams, *,
+def generate(model: UnifiedVoice, conds: Tensor, text_ids: Tensor, params: Sampling, *,
              generator: torch.Generator | None = None, min_new_tokens: int = 0,
              max_new_tokens: int | None = None) -> GenerationResult:
     """Codes for one text segment.

@@ -14,7 +14,6 @@ from indextts_core.errors import InvalidOptionError
 from indextts_core.generate import (
     BeamHypotheses,
     KVCache,
-    SamplingParams,
     beam_search,
     decode_one_token,
     generate,
@@ -27,6 +26,7 @@ from indextts_core.generate import (
     top_p_filter,
 )
 from indextts_core.models.gpt import UnifiedVoice, load_gpt
+from indextts_core.options import Sampling
 from tests.golden import CASES, load_case
 
 SEGMENTS = [(case, seg) for case in CASES for seg in range(load_case(case).expected["n_segments"])]
@@ -56,7 +56,7 @@ def test_greedy_codes_match_golden(model, case, seg):
     """The harness's settings: greedy, repetition penalty 10 (seeing ids 1 and the start code), 80 codes."""
     g = load_case(case)
     kw = g.expected["gpt_generate_kwargs"]
-    params = SamplingParams.greedy(kw["repetition_penalty"], kw["max_generate_length"])
+    params = Sampling.greedy(kw["repetition_penalty"], kw["max_generate_length"])
     result = generate_from_prefix(model, t(g.trace[g.key("A_gpt_prefix_embeds", seg)]), params)
     assert torch.equal(result.codes_raw, t(g.trace[g.key("A_codes_raw", seg)]))
     assert torch.equal(result.codes, t(g.trace[g.key("A_codes", seg)]))
@@ -66,7 +66,7 @@ def test_greedy_codes_match_golden(model, case, seg):
 def test_generate_from_conditioning_matches_golden(model):
     g = load_case("emo_audio")
     conds = model.conditioning(t(g.trace["A_spk_cond_latent"]), t(g.trace["A_emovec_used"]))
-    result = generate(model, conds, t(g.trace["A_text_ids"]), SamplingParams.greedy(10.0, 80))
+    result = generate(model, conds, t(g.trace["A_text_ids"]), Sampling.greedy(10.0, 80))
     assert torch.equal(result.codes_raw, t(g.trace["A_codes_raw"]))
 
 
@@ -83,7 +83,7 @@ def full_recompute_logits(model: UnifiedVoice, prefix: torch.Tensor, codes: list
 
 
 def test_kv_cache_decode_equals_full_recompute(model, spk_prefix):
-    codes = generate_from_prefix(model, spk_prefix, SamplingParams.greedy(10.0, 6)).codes[0].tolist()
+    codes = generate_from_prefix(model, spk_prefix, Sampling.greedy(10.0, 6)).codes[0].tolist()
     p = spk_prefix.shape[1]
     cache = KVCache.for_model(model, max_batch=1, max_seq=p + 8)
     with torch.inference_mode():
@@ -109,7 +109,7 @@ def test_left_padding_is_masked(model):
         for codes in ([], [7, 300]):
             ours = full_recompute_logits(model, padded, codes, key_valid=valid)
             assert (ours - full_recompute_logits(model, clean, codes)).abs().max().item() <= 1e-5
-    params = SamplingParams.greedy(10.0, 12)
+    params = Sampling.greedy(10.0, 12)
     assert torch.equal(generate(model, conds, dirty, params).codes_raw,
                        generate(model, conds, ids, params).codes_raw)
 
@@ -147,12 +147,12 @@ def test_top_p_drops_the_low_tail():
 def test_process_scores_order_and_modes():
     scores = torch.tensor([[1.0, -0.5, 2.0, 0.5, -3.0]])
     seen = torch.tensor([[False, False, True, False, False]])
-    sample = SamplingParams(do_sample=True, temperature=0.5, top_k=3, top_p=1.0, num_beams=1,
+    sample = Sampling(do_sample=True, temperature=0.5, top_k=3, top_p=1.0, num_beams=1,
                             repetition_penalty=4.0)
     out = process_scores(scores, seen, sample, n_generated=0, min_new_tokens=0, stop_token=4)
     # penalty first (2.0 -> 0.5), then /0.5, then top-3 of [2, -1, 1, 1, -6] keeps 2, 1, 1
     assert out.tolist() == [[2.0, -INF, 1.0, 1.0, -INF]]
-    greedy = SamplingParams.greedy(repetition_penalty=4.0)
+    greedy = Sampling.greedy(repetition_penalty=4.0)
     out = process_scores(scores, seen, greedy, n_generated=0, min_new_tokens=0, stop_token=4)
     assert out.tolist() == [[1.0, -0.5, 0.5, 0.5, -3.0]]  # no temperature/top-k/top-p in greedy
     out = process_scores(scores, seen, greedy, n_generated=2, min_new_tokens=3, stop_token=1)
@@ -263,7 +263,7 @@ def naive_beams(table, params, *, prompt_len, max_new, min_new, generator):
 def test_beam_search_matches_naive_reference(seed, variant):
     vocab, prompt_len, max_new = 14, 5, 12
     table = markov_table(vocab, seed, stop_boost=1.0)
-    params = SamplingParams(do_sample=variant != "search", temperature=0.9, top_k=6, top_p=0.85,
+    params = Sampling(do_sample=variant != "search", temperature=0.9, top_k=6, top_p=0.85,
                             num_beams=3, repetition_penalty=1.8,
                             length_penalty=1.0 if variant == "sample_lp1" else 0.0)
     min_new = 4 if variant == "sample_min_new" else 0
@@ -290,7 +290,7 @@ def test_single_search_min_new_tokens_and_start_guard():
     start, stop = 4, 5
     logits = torch.tensor([[0.0, 1.0, 2.0, 0.5, 9.0, 5.0]])  # start is the best, then stop
     seen = torch.zeros(1, vocab, dtype=torch.bool)
-    greedy = SamplingParams.greedy(repetition_penalty=1.0)
+    greedy = Sampling.greedy(repetition_penalty=1.0)
     step = lambda toks, n: logits  # noqa: E731
     tokens, stopped = single_search(logits, step, greedy, seen=seen, stop_token=stop, start_token=start,
                                     max_new=10)
@@ -298,7 +298,7 @@ def test_single_search_min_new_tokens_and_start_guard():
     tokens, stopped = single_search(logits, step, greedy, seen=seen, stop_token=stop, start_token=start,
                                     max_new=10, min_new_tokens=3)
     assert tokens == [2, 2, 2, stop] and stopped
-    sample = SamplingParams(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, num_beams=1,
+    sample = Sampling(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, num_beams=1,
                             repetition_penalty=1.0)
     g = torch.Generator().manual_seed(0)
     for _ in range(20):
@@ -306,7 +306,7 @@ def test_single_search_min_new_tokens_and_start_guard():
                                   max_new=5, generator=g)
         assert start not in tokens
     # top-k 1 leaves only the start code: the draw falls back to the other codes
-    only_start = SamplingParams(do_sample=True, temperature=1.0, top_k=1, top_p=1.0, num_beams=1,
+    only_start = Sampling(do_sample=True, temperature=1.0, top_k=1, top_p=1.0, num_beams=1,
                                 repetition_penalty=1.0)
     tokens, _ = single_search(logits, step, only_start, seen=seen, stop_token=stop, start_token=start,
                               max_new=5, generator=g)
@@ -319,7 +319,7 @@ def test_beams_never_emit_the_start_code(do_sample):
     start, stop = vocab - 2, vocab - 1
     table = markov_table(vocab, 3, stop_boost=-2.0)
     table[:, start] = 6.0  # the start code is by far the likeliest continuation everywhere
-    params = SamplingParams(do_sample=do_sample, temperature=1.0, top_k=2, top_p=1.0, num_beams=3,
+    params = Sampling(do_sample=do_sample, temperature=1.0, top_k=2, top_p=1.0, num_beams=3,
                             repetition_penalty=1.0)
     seen = torch.zeros(1, vocab, dtype=torch.bool)
     tokens, _, score = beam_search(table[start][None], lambda toks, n: table[toks], lambda idx, n: None,
@@ -332,15 +332,15 @@ def test_beams_never_emit_the_start_code(do_sample):
 
 
 def test_tiny_temperature_sampling_equals_greedy(model, spk_prefix):
-    greedy = generate_from_prefix(model, spk_prefix, SamplingParams.greedy(10.0, 20))
-    cold = SamplingParams(do_sample=True, temperature=1e-4, top_k=30, top_p=0.8, num_beams=1,
+    greedy = generate_from_prefix(model, spk_prefix, Sampling.greedy(10.0, 20))
+    cold = Sampling(do_sample=True, temperature=1e-4, top_k=30, top_p=0.8, num_beams=1,
                           repetition_penalty=10.0, max_mel_tokens=20)
     sampled = generate_from_prefix(model, spk_prefix, cold, generator=torch.Generator().manual_seed(3))
     assert torch.equal(sampled.codes_raw, greedy.codes_raw)
 
 
 def test_beam_sampling_is_deterministic_and_consistent(model, spk_prefix):
-    params = SamplingParams(max_mel_tokens=24)  # the IndexTTS-2 defaults: 3 beams, sampling
+    params = Sampling(max_mel_tokens=24)  # the IndexTTS-2 defaults: 3 beams, sampling
     runs = [generate_from_prefix(model, spk_prefix, params, generator=torch.Generator().manual_seed(7))
             for _ in range(2)]
     assert torch.equal(runs[0].codes_raw, runs[1].codes_raw) and runs[0].score == runs[1].score
@@ -367,7 +367,7 @@ def test_beam_sampling_is_deterministic_and_consistent(model, spk_prefix):
     assert math.isfinite(r.score) and r.score == pytest.approx(total.item(), rel=1e-4, abs=1e-3)
 
 
-@pytest.mark.parametrize("params", [SamplingParams.greedy(10.0, 80), SamplingParams(max_mel_tokens=80)],
+@pytest.mark.parametrize("params", [Sampling.greedy(10.0, 80), Sampling(max_mel_tokens=80)],
                          ids=["greedy", "beams"])
 def test_exact_code_count(model, spk_prefix, params):
     r = generate_from_prefix(model, spk_prefix, params, generator=torch.Generator().manual_seed(1),
@@ -378,11 +378,10 @@ def test_exact_code_count(model, spk_prefix, params):
 def test_option_errors(model, spk_prefix):
     rows = model.mel_pos_embedding.rows
     with pytest.raises(InvalidOptionError, match="max_mel_tokens"):
-        generate_from_prefix(model, spk_prefix, SamplingParams.greedy(10.0, rows - 1))
+        generate_from_prefix(model, spk_prefix, Sampling.greedy(10.0, rows - 1))
     with pytest.raises(InvalidOptionError, match="Generator"):
-        generate_from_prefix(model, spk_prefix, SamplingParams(max_mel_tokens=5))
+        generate_from_prefix(model, spk_prefix, Sampling(max_mel_tokens=5))
     with pytest.raises(InvalidOptionError, match="min_new_tokens"):
-        generate_from_prefix(model, spk_prefix, SamplingParams.greedy(10.0, 5), min_new_tokens=6)
+        generate_from_prefix(model, spk_prefix, Sampling.greedy(10.0, 5), min_new_tokens=6)
     with pytest.raises(InvalidOptionError, match="temperature"):
-        generate_from_prefix(model, spk_prefix, SamplingParams(temperature=0.0),
-                             generator=torch.Generator())
+        Sampling(temperature=0.0)
