@@ -115,6 +115,8 @@ class LengthRegulatorConfig:
     in_channels: int
     sampling_ratios: list[int]
     is_discrete: bool = False
+    vector_quantize: bool = False
+    f0_condition: bool = False
 
 
 @dataclass
@@ -131,6 +133,7 @@ class DiTConfig:
     is_causal: bool = False
     time_as_token: bool = False
     style_as_token: bool = False
+    zero_prompt_speech_token: bool = False
 
 
 @dataclass

@@ -2,6 +2,11 @@
 
 The folder has the official layout: the release's own files at the top, the helper models
 flat under ``hf_cache/`` (as the official ``ensure_models_available`` places them).
+
+``FILES`` lists every file the engine reads, grouped: "core" files are needed for any synthesis,
+"emotion_text" only for the emotion-from-text mode (the Qwen model). ``FOLDERS`` lists hub folders
+fetched whole, because their exact file list belongs to the release, not to us: everything under
+the prefix is downloaded, while completeness is judged on the files in ``FILES``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,28 @@ class RemoteFile:
     approx_bytes: int
     # "core" files are needed for any synthesis; "emotion_text" only for the text emotion mode.
     group: str = "core"
+    # A branch, tag or commit of the hub repository; pin a commit here to freeze the download.
+    revision: str = "main"
+
+
+@dataclass(frozen=True)
+class RemoteFolder:
+    """A hub folder fetched whole: every file under ``prefix`` lands under ``local``."""
+
+    local: str
+    repo_id: str
+    prefix: str
+    group: str
+    revision: str = "main"
+
+    def local_of(self, remote_path: str) -> str:
+        """The local path (relative to the model folder) of a file listed under ``prefix``."""
+        if not remote_path.startswith(self.prefix):
+            raise ValueError(f"{remote_path!r} is not under {self.prefix!r}")
+        return f"{self.local}/{remote_path[len(self.prefix):]}"
+
+
+GROUPS: tuple[str, ...] = ("core", "emotion_text")
 
 
 _MB = 1_000_000
@@ -66,5 +93,24 @@ FILES: tuple[RemoteFile, ...] = (
 )
 
 
+FOLDERS: tuple[RemoteFolder, ...] = (
+    RemoteFolder(QWEN_DIR, MAIN_REPO, f"{QWEN_DIR}/", group="emotion_text"),
+)
+
+
 def path_of(model_dir: str | Path, local: str) -> Path:
     return Path(model_dir) / local
+
+
+def files_of(groups: tuple[str, ...] | list[str] = GROUPS) -> tuple[RemoteFile, ...]:
+    """The files of the given groups, in the order of ``FILES`` (which is the download order)."""
+    return tuple(f for f in FILES if f.group in groups)
+
+
+def folders_of(groups: tuple[str, ...] | list[str] = GROUPS) -> tuple[RemoteFolder, ...]:
+    return tuple(f for f in FOLDERS if f.group in groups)
+
+
+def approx_bytes(groups: tuple[str, ...] | list[str] = GROUPS) -> int:
+    """Approximate download size of the given groups, in bytes."""
+    return sum(f.approx_bytes for f in files_of(groups))

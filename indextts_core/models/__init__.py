@@ -1,0 +1,1 @@
+"""Model components of the engine, one module per component."""

@@ -1,0 +1,105 @@
+"""MaskGCT semantic codec (encoder + factorized VQ) vs the golden trace, and its loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from indextts_core import layout
+from indextts_core.config import SemanticCodecConfig, load_config
+from indextts_core.errors import CheckpointError
+from indextts_core.models.codec import SemanticCodec, load_semantic_codec
+
+from .golden import load_case
+
+
+@pytest.fixture(scope="module")
+def codec_cfg(tiny_model_dir):
+    return load_config(tiny_model_dir / layout.CONFIG).semantic_codec
+
+
+@pytest.fixture(scope="module")
+def codec(tiny_model_dir, codec_cfg):
+    return load_semantic_codec(tiny_model_dir / layout.CODEC, codec_cfg)
+
+
+@pytest.fixture(scope="module")
+def spk():
+    return load_case("spk_only")
+
+
+def test_quantize_matches_golden(codec, spk):
+    tr = spk.trace
+    with torch.inference_mode():
+        codes, emb = codec.quantize(torch.from_numpy(tr["A_spk_w2v_feat"]))
+    assert codes.dtype == torch.int64
+    margins = np.asarray(spk.expected["diag_ref_code_margins"][0])
+    flipped = np.flatnonzero(codes.numpy()[0] != tr["A_ref_semantic_codes"][0])
+    assert flipped.size == 0, f"codes differ at {flipped.tolist()}, margins {margins[flipped].tolist()}"
+    assert float(np.abs(emb.numpy() - tr["A_ref_semantic_emb"]).max()) <= 1e-5
+
+
+def test_vq2emb_matches_golden_and_batches(codec, spk):
+    tr = spk.trace
+    codes = torch.from_numpy(tr["A_codes"])
+    with torch.inference_mode():
+        emb = codec.vq2emb(codes)
+        batch = codec.vq2emb(torch.cat([codes, codes.flip(-1)]))
+    assert float(np.abs(emb.numpy() - tr["A_s2mel_vq2emb"]).max()) <= 1e-5
+    assert batch.shape == (2, 1024, codes.shape[1])
+    assert torch.allclose(batch[0], emb[0], atol=1e-5)
+    assert torch.allclose(batch[1], emb[0].flip(-1), atol=1e-5)
+
+
+def test_full_size_config_shapes():
+    cfg = SemanticCodecConfig(codebook_size=8192, hidden_size=1024, codebook_dim=8, vocos_dim=384,
+                              vocos_intermediate_dim=2048, vocos_num_layers=12)
+    with torch.device("meta"):
+        model = SemanticCodec(cfg)
+        codes, emb = model.quantize(torch.zeros(1, 10, 1024))
+    assert codes.shape == (1, 10) and emb.shape == (1, 10, 1024)
+    sd = model.state_dict()
+    assert sd["encoder.0.convnext.11.pwconv1.weight"].shape == (2048, 384)
+    assert sd["quantizer.quantizers.0.codebook.weight"].shape == (8192, 8)
+    assert not any(k.startswith("decoder.") for k in sd)
+
+
+# --------------------------------------------------------------------------- loader errors
+
+@pytest.fixture()
+def release_sd(tiny_model_dir):
+    return load_file(str(tiny_model_dir / layout.CODEC))
+
+
+def test_missing_key_names_file_and_key(tmp_path, release_sd, codec_cfg):
+    del release_sd["encoder.0.convnext.0.gamma"]
+    path = tmp_path / "codec.safetensors"
+    save_file(release_sd, str(path))
+    with pytest.raises(CheckpointError) as e:
+        load_semantic_codec(path, codec_cfg)
+    assert str(path) in str(e.value) and "encoder.0.convnext.0.gamma" in str(e.value)
+
+
+def test_decoder_is_not_required(tmp_path, release_sd, codec_cfg):
+    path = tmp_path / "codec.safetensors"
+    save_file({k: v for k, v in release_sd.items() if not k.startswith("decoder.")}, str(path))
+    load_semantic_codec(path, codec_cfg)
+
+
+def test_wrong_shape_names_file_and_key(tmp_path, release_sd, codec_cfg):
+    release_sd["quantizer.quantizers.0.codebook.weight"] = torch.zeros(512, 8)
+    path = tmp_path / "codec.safetensors"
+    save_file(release_sd, str(path))
+    with pytest.raises(CheckpointError) as e:
+        load_semantic_codec(path, codec_cfg)
+    assert str(path) in str(e.value) and "quantizer.quantizers.0.codebook.weight" in str(e.value)
+
+
+def test_truncated_file_is_reported(tmp_path, tiny_model_dir, codec_cfg):
+    data = (tiny_model_dir / layout.CODEC).read_bytes()
+    path = tmp_path / "codec.safetensors"
+    path.write_bytes(data[: len(data) - 1000])
+    with pytest.raises(CheckpointError, match=r"codec\.safetensors.*truncated"):
+        load_semantic_codec(path, codec_cfg)
