@@ -43,7 +43,10 @@ FAILED = "failed"
 
 def default_factory() -> EngineFactory:
     """``IndexTTS2.from_pretrained``; raises ImportError when the engine is not installed."""
-    from indextts_core import IndexTTS2  # type: ignore[attr-defined]
+    try:
+        from indextts_core import IndexTTS2  # type: ignore[attr-defined]
+    except ImportError:
+        from indextts_core.pipeline import IndexTTS2
 
     return IndexTTS2.from_pretrained
 
@@ -117,6 +120,7 @@ class EngineController:
         self._load_seconds: float | None = None
         self._download: models.DownloadManager | None = None
         self._loader: threading.Thread | None = None
+        self._settled = threading.Event()  # set once the first load attempt has ended
 
     # -- state ------------------------------------------------------------------------
     def _set(self, state: str, detail: str = "") -> None:
@@ -154,39 +158,46 @@ class EngineController:
         self._loader.start()
 
     def wait_ready(self, timeout: float | None = None) -> str:
-        """Block until background preparation ends; returns the state."""
-        if self._loader is not None:
-            self._loader.join(timeout)
+        """Block until the engine is loaded or cannot be (missing weights, failure); returns the state."""
+        self._settled.wait(timeout)
         return self.state
 
     def _prepare(self) -> None:
+        try:
+            self._prepare_and_load()
+        finally:
+            self._settled.set()
+
+    def _prepare_and_load(self) -> None:
         if self._resolve_factory() is None:
             return
         files = models.model_files(self.model_dir)
-        if files is not None and not files.complete:
+        if not files.core_complete:
             if not self.allow_download:
-                self._set(MISSING, "download disabled")
+                self._set(MISSING, "downloads are turned off (--no-download)")
                 return
             if not self._download_weights():
                 return
         with self._lock:
             self._load_locked()
+        self._settled.set()
+        if not files.complete and self.allow_download and not files.is_test_model:
+            # The describe-in-words emotion model is optional: fetch it after the voice works.
+            self._download_weights(keep_state=True)
 
-    def _download_weights(self) -> bool:
+    def _download_weights(self, keep_state: bool = False) -> bool:
         manager = models.DownloadManager(self.model_dir)
-        if not manager.available:
-            self._set(MISSING, "no downloader")
-            return False
         self._download = manager
-        self._set(DOWNLOADING)
+        if not keep_state:
+            self._set(DOWNLOADING)
         ok = manager.run()
-        if not ok:
+        if not ok and not keep_state:
             self._set(MISSING, manager.error or "download failed")
         return ok
 
     def start_download(self) -> None:
         """The status panel's download button: fetch what is missing, then load."""
-        if self.state in (DOWNLOADING, LOADING):
+        if self.state in (DOWNLOADING, LOADING) or (self._loader is not None and self._loader.is_alive()):
             return
         self.allow_download = True
         self.start()
@@ -263,7 +274,11 @@ class EngineController:
         with self._state_lock:
             state, detail = self._state, self._detail
         download = self._download.snapshot() if self._download is not None else None
-        files = models.model_files(self.model_dir) if state in (MISSING, DOWNLOADING, NO_ENGINE) else None
+        try:
+            files = models.model_files(self.model_dir)
+        except Exception as e:  # a status query must never break the page
+            log.warning("model status of %s failed: %s", self.model_dir, e)
+            files = None
         return EngineStatus(state=state, model_dir=self.model_dir, device=device, precision=precision,
                             is_test_model=self.is_test_model, detail=detail, memory=memory,
                             load_seconds=self._load_seconds, download=download, files=files)

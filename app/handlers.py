@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,11 +25,11 @@ from indextts_core.errors import AudioError, IndexTTSError, InvalidOptionError, 
 from indextts_core.voice_check import VoiceReport
 
 from . import controller as ctl
-from . import text_tools
 from .history import History, Take
 from .i18n import emotion_name, t
 from .paths import AppDirs
 from .settings import TakeSettings
+from .text_tools import TextTools
 from .voices import Voice, VoiceLibrary
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class AppContext:
     history: History
     voices: VoiceLibrary
     emotion_clips: VoiceLibrary
+    text: TextTools
     streaming: bool = False
 
     @classmethod
@@ -79,7 +82,52 @@ class AppContext:
         dirs.create()
         return cls(dirs=dirs, controller=controller, history=History(dirs.takes_dir, dirs.history_file),
                    voices=VoiceLibrary(dirs.voices_dir), emotion_clips=VoiceLibrary(dirs.voices_dir / "emotion"),
-                   streaming=streaming)
+                   text=TextTools(controller.model_dir), streaming=streaming)
+
+
+class EngineThread:
+    """Runs one engine stream on its own worker thread and hands its items over a queue.
+
+    The engine holds a thread-owned lock while a stream runs, and Gradio resumes a generator on
+    whichever worker thread is free; pulling every item on one thread keeps the engine's lock on
+    the thread that took it. Closing the iterator early stops after the item being computed.
+    """
+
+    def __init__(self, start: Callable[[], Iterable[Any]]) -> None:
+        self.result: Any = None
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(start,), name="engine-run", daemon=True)
+        self._thread.start()
+
+    def _work(self, start: Callable[[], Iterable[Any]]) -> None:
+        try:
+            stream = start()
+            for item in stream:
+                self._queue.put(("item", item))
+                if self._stop.is_set():
+                    self._queue.put(("stopped", None))
+                    return  # dropping the stream here closes the engine's generator on this thread
+            self._queue.put(("done", getattr(stream, "result", None)))
+        except BaseException as e:
+            self._queue.put(("error", e))
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                kind, value = self._queue.get()
+                if kind == "item":
+                    yield value
+                elif kind == "done":
+                    self.result = value
+                    return
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            self._stop.set()
+            self._thread.join()
 
 
 def engine_failure(lang: str, exc: BaseException) -> str:
@@ -119,14 +167,21 @@ class Studio:
 
     # -- text -------------------------------------------------------------------------
     def preview(self, text: str, segment_tokens: int) -> tuple[Any | None, list[str], str | None]:
-        """(engine TextPreview or None when no engine is loaded, invalid pinyin words, error sentence)."""
-        invalid = text_tools.invalid_pinyin(text or "")
-        engine = self.ctx.controller.peek()
-        if engine is None or not (text or "").strip():
+        """(TextPreview or None when no text front end is available, invalid pinyin words, error sentence).
+
+        The loaded engine's own preview is used when there is one; otherwise the model folder's
+        text front end answers, so the preview works while the model loads.
+        """
+        text = text or ""
+        invalid = self.ctx.text.invalid_pinyin(text)
+        if not text.strip():
             return None, invalid, None
+        seg = max(1, int(segment_tokens or 120))
+        engine = self.ctx.controller.peek()
         try:
-            seg = int(segment_tokens) if segment_tokens else 120
-            return engine.preview_text(text, segment_tokens=max(1, seg)), invalid, None
+            if engine is not None:
+                return engine.preview_text(text, segment_tokens=seg), invalid, None
+            return self.ctx.text.preview(text, seg), invalid, None
         except (TextError, InvalidOptionError) as e:
             return None, invalid, str(e)
         except Exception as e:  # the preview must never break typing
@@ -156,7 +211,7 @@ class Studio:
             return Failed(t(lang, "error.no_voice"))
         if not (s.text or "").strip():
             return Failed(t(lang, "error.no_text"))
-        bad = text_tools.invalid_pinyin(s.text)
+        bad = self.ctx.text.invalid_pinyin(s.text)
         if bad:
             return Failed(t(lang, "error.invalid_pinyin", words=", ".join(bad)))
         try:
@@ -215,7 +270,8 @@ class Studio:
             with self.ctx.controller.session() as tts:
                 total = len(tts.preview_text(s.text, segment_tokens=kwargs["segment_tokens"]).segments) or 1
                 yield Progress(t(lang, "progress.segment", n=1, total=total), 0.0)
-                stream = tts.stream(s.text, str(self.ctx.voices.path_of(voice)), **kwargs)
+                speaker = str(self.ctx.voices.path_of(voice))
+                stream = EngineThread(lambda: tts.stream(s.text, speaker, **kwargs))
                 for chunk in stream:
                     n = chunk.index + 1
                     yield Chunk(np.asarray(chunk.audio, dtype=np.float32), int(chunk.sample_rate), chunk.index, total)

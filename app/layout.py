@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 import soundfile as sf
 
 from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE, SPEED_RANGE
@@ -447,7 +448,7 @@ class StudioUI:
         out[self.emo_analyzed_for] = s.emotion_text.strip() if s.emotion_text_analyzed else None
         return out
 
-    def _history_frame(self, lang: str) -> tuple[dict, list[str]]:
+    def _history_frame(self, lang: str) -> tuple[pd.DataFrame, list[str]]:
         takes = self.ctx.history.list()
         headers = [t(lang, f"history.col.{c}") for c in ("time", "text", "voice", "emotion", "length", "seed")]
         rows = []
@@ -455,7 +456,7 @@ class StudioUI:
             text = tk.text if len(tk.text) <= 40 else tk.text[:39] + "…"
             emo = emotion_name(lang, tk.variant) if tk.variant else views.emotion_summary(lang, tk.settings)
             rows.append([tk.created.replace("T", " "), text, tk.voice_name, emo, round(tk.seconds, 2), tk.seed])
-        return {"headers": headers, "data": rows}, [tk.id for tk in takes]
+        return pd.DataFrame(rows, columns=headers), [tk.id for tk in takes]
 
     def _recent_update(self, lang: str) -> tuple[Any, list[str]]:
         voices = self.ctx.voices.recent()
@@ -575,25 +576,38 @@ class StudioUI:
         except Exception as e:
             yield {self.message: views.message("error", t(lang, "error.option", detail=str(e)))}
             return
-        yield {self.message: views.message("info", t(lang, "progress.start")),
-               self.take_download: gr.DownloadButton(visible=False)}
+        # Gradio sends each yield as a diff against the previous one, so an output left out after
+        # it got a value would be blanked: every yield carries the latest value of every output.
+        out: dict[Any, Any] = {c: gr.skip() for c in self.generate_outputs()}
+        out[self.message] = views.message("info", t(lang, "progress.start"))
+        out[self.take_download] = gr.DownloadButton(visible=False)
+        yield out
         for ev in self.studio.generate(lang, data.get(self.voice), s):
             if isinstance(ev, Progress):
                 if ev.fraction is not None:
                     progress(ev.fraction, desc=ev.text)
-                yield {self.message: views.message("info", ev.text)}
+                out[self.message] = views.message("info", ev.text)
             elif isinstance(ev, Chunk):
-                yield {self.live_audio: self._live_value(ev)}
+                out[self.live_audio] = self._live_value(ev)
+                yield out
+                if self.ctx.streaming:
+                    out[self.live_audio] = None  # a streamed chunk is sent once
+                continue
             elif isinstance(ev, Finished):
                 frame, ids = self._history_frame(lang)
                 recent, recent_ids = self._recent_update(lang)
-                yield {self.take_audio: str(ev.path), self.take_info: ev.info,
-                       self.take_download: gr.DownloadButton(value=str(ev.path), visible=True),
-                       self.message: views.message("ok", t(lang, "done", time=ev.take.generation_seconds)),
-                       self.history_table: frame, self.history_ids: ids, self.recent: recent,
-                       self.recent_ids: recent_ids}
+                out.update({self.take_audio: str(ev.path), self.take_info: ev.info,
+                            self.take_download: gr.DownloadButton(value=str(ev.path), visible=True),
+                            self.message: views.message("ok", t(lang, "done", time=ev.take.generation_seconds)),
+                            self.history_table: frame, self.history_ids: ids, self.recent: recent,
+                            self.recent_ids: recent_ids})
             elif isinstance(ev, Failed):
-                yield {self.message: views.message("error", ev.text)}
+                out[self.message] = views.message("error", ev.text)
+            yield out
+
+    def generate_outputs(self) -> list[Any]:
+        return [self.message, self.live_audio, self.take_audio, self.take_info, self.take_download,
+                self.history_table, self.history_ids, self.recent, self.recent_ids]
 
     def on_variants(self, data: dict, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
         lang = data.get(self.lang) or "en"
@@ -603,25 +617,32 @@ class StudioUI:
         except Exception as e:
             yield {self.variant_msg: views.message("error", t(lang, "error.option", detail=str(e)))}
             return
-        hidden = {slot: gr.Audio(value=None, visible=False) for slot in self.variant_slots}
-        yield {self.variant_msg: views.message("info", t(lang, "progress.start")), **hidden}
+        # As in on_generate, every yield carries the latest value of every output.
+        slots: list[Any] = [gr.Audio(value=None, visible=False) for _ in self.variant_slots]
+        latest: dict[Any, Any] = {self.history_table: gr.skip(), self.history_ids: gr.skip(),
+                                  self.variant_msg: gr.skip()}
+
+        def with_slots(update: dict) -> dict:
+            latest.update(update)
+            return {**dict(zip(self.variant_slots, slots, strict=True)), **latest}
+
+        yield with_slots({self.variant_msg: views.message("info", t(lang, "progress.start"))})
         done = 0
         for ev in self.studio.variants(lang, data.get(self.voice), s, labels):
             if isinstance(ev, Progress):
                 if ev.fraction is not None:
                     progress(ev.fraction, desc=ev.text)
-                yield {self.variant_msg: views.message("info", ev.text)}
+                yield with_slots({self.variant_msg: views.message("info", ev.text)})
             elif isinstance(ev, Finished):
-                slot = self.variant_slots[done]
+                slots[done] = gr.Audio(value=str(ev.path), label=f"{ev.label} · {ev.take.seconds:.2f} s",
+                                       visible=True)
                 done += 1
                 frame, ids = self._history_frame(lang)
-                yield {slot: gr.Audio(value=str(ev.path), label=f"{ev.label} · {ev.take.seconds:.2f} s",
-                                      visible=True),
-                       self.history_table: frame, self.history_ids: ids}
+                yield with_slots({self.history_table: frame, self.history_ids: ids})
             elif isinstance(ev, Failed):
-                yield {self.variant_msg: views.message("error", ev.text)}
+                yield with_slots({self.variant_msg: views.message("error", ev.text)})
                 return
-        yield {self.variant_msg: views.message("ok", t(lang, "variants.done", n=done))}
+        yield with_slots({self.variant_msg: views.message("ok", t(lang, "variants.done", n=done))})
 
     def on_history_select(self, lang: str, ids: list[str], evt: gr.SelectData) -> list[Any]:
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
@@ -767,10 +788,9 @@ class StudioUI:
         self.dur_mode.change(self.on_dur_mode, [self.dur_mode], [self.speed, self.seconds, self.tokens], **priv)
         self.dice.click(random_seed, None, [self.seed], **priv)
 
-        gen_outs = [self.message, self.live_audio, self.take_audio, self.take_info, self.take_download,
-                    self.history_table, self.history_ids, self.recent, self.recent_ids]
-        gen = self.generate_btn.click(self.on_generate, self.form_inputs(), gen_outs, concurrency_id=ENGINE,
-                                      concurrency_limit=1, show_progress_on=[self.message], **priv)
+        gen = self.generate_btn.click(self.on_generate, self.form_inputs(), self.generate_outputs(),
+                                      concurrency_id=ENGINE, concurrency_limit=1, show_progress_on=[self.message],
+                                      **priv)
         var = self.variant_btn.click(self.on_variants, self.form_inputs() | {self.variant_pick},
                                      [self.variant_msg, *self.variant_slots, self.history_table, self.history_ids],
                                      concurrency_id=ENGINE, concurrency_limit=1, show_progress_on=[self.variant_msg],

@@ -1,8 +1,7 @@
 """Model folders as the app sees them: where the weights are, what is missing, downloading.
 
-A thin adapter over :mod:`indextts_core.download` and :mod:`indextts_core.tiny`. When the
-download module is not available (an engine without it), the app still runs: status is
-"unknown" and loading reports missing weights itself.
+A thin adapter over :mod:`indextts_core.download` (``model_status``, ``DownloadJob``) and
+:mod:`indextts_core.tiny` (the test checkpoint), shaped for the status panel.
 """
 
 from __future__ import annotations
@@ -13,35 +12,37 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .paths import APP_ROOT
+from indextts_core import download, tiny
 
 log = logging.getLogger(__name__)
+
+GROUPS = ("core", "emotion_text")  # "core": any synthesis; "emotion_text": the describe-in-words mode
 
 
 @dataclass
 class FileState:
     name: str
-    state: str  # "present" | "missing" | "partial"
+    state: str  # "present" | "missing" | "partial" | "lfs-pointer"
     size: int | None = None
     expected: int | None = None
 
 
 @dataclass
 class ModelFiles:
-    complete: bool
+    complete: bool  # every group is complete
     is_test_model: bool
     files: list[FileState] = field(default_factory=list)
     groups: dict[str, bool] = field(default_factory=dict)
+    help: str = ""  # what to do about the missing files (the engine's sentence list)
+
+    @property
+    def core_complete(self) -> bool:
+        return self.groups.get("core", self.complete)
 
     @property
     def present_bytes(self) -> int:
         return sum(f.size or 0 for f in self.files if f.state == "present")
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.expected or f.size or 0 for f in self.files)
 
 
 @dataclass
@@ -50,32 +51,24 @@ class DownloadSnapshot:
     total_bytes: int = 0
     speed: float = 0.0  # bytes per second
     current: str = ""
-    finished: bool = False
+    eta_s: float | None = None
+    state: str = "idle"  # "idle" | "running" | "done" | "failed" | "cancelled"
     error: str | None = None
 
     @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+    @property
     def fraction(self) -> float:
-        return self.done_bytes / self.total_bytes if self.total_bytes else 0.0
-
-
-def _download_module() -> Any:
-    try:
-        from indextts_core import download
-    except ImportError:
-        return None
-    return download
+        return min(self.done_bytes / self.total_bytes, 1.0) if self.total_bytes else 0.0
 
 
 def default_model_dir() -> Path:
-    mod = _download_module()
-    if mod is not None and hasattr(mod, "default_model_dir"):
-        return Path(mod.default_model_dir())
-    return APP_ROOT / "checkpoints"
+    return download.default_model_dir()
 
 
 def is_test_model(model_dir: Path) -> bool:
-    from indextts_core import tiny
-
     try:
         return bool(tiny.is_test_model(model_dir))
     except OSError:
@@ -83,9 +76,7 @@ def is_test_model(model_dir: Path) -> bool:
 
 
 def ensure_test_model(folder: Path) -> Path:
-    """Build the tiny random-weight checkpoint into ``folder`` once (about 1 GB)."""
-    from indextts_core import tiny
-
+    """Build the tiny random-weight checkpoint into ``folder`` once (about 1 GB, a minute or two)."""
     if tiny.is_test_model(folder):
         return folder
     print(f"Building the tiny test checkpoint in {folder} (about 1 GB, only once) ...", file=sys.stderr, flush=True)
@@ -95,82 +86,50 @@ def ensure_test_model(folder: Path) -> Path:
     return folder
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def model_files(model_dir: Path) -> ModelFiles | None:
-    """What is on disk, or None when this installation cannot tell."""
-    if is_test_model(model_dir):
-        return ModelFiles(complete=True, is_test_model=True)
-    mod = _download_module()
-    if mod is None or not hasattr(mod, "model_status"):
-        return None
-    try:
-        status = mod.model_status(model_dir)
-    except Exception as e:  # a status query must never break the page
-        log.warning("model_status(%s) failed: %s", model_dir, e)
-        return None
-    files = []
-    for f in _get(status, "files", []) or []:
-        files.append(FileState(name=str(_get(f, "name", _get(f, "path", "?"))),
-                               state=str(_get(f, "state", "missing")),
-                               size=_get(f, "size"), expected=_get(f, "expected_size", _get(f, "expected"))))
-    groups = dict(_get(status, "groups", {}) or {})
-    complete = _get(status, "complete")
-    if isinstance(complete, dict):
-        groups, complete = complete, all(complete.values())
-    return ModelFiles(complete=bool(complete), is_test_model=bool(_get(status, "is_test_model", False)),
-                      files=files, groups={k: bool(v) for k, v in groups.items()})
+def model_files(model_dir: Path, groups: tuple[str, ...] = GROUPS) -> ModelFiles:
+    """What the folder holds (only ``stat`` calls; cheap enough to poll)."""
+    status = download.model_status(model_dir, groups)
+    files = [FileState(name=f.local, state=f.state, size=f.size, expected=f.expected) for f in status.files]
+    missing = status.missing()
+    help_text = download.missing_files_help(status.model_dir, missing) if missing else ""
+    return ModelFiles(complete=status.all_complete, is_test_model=status.is_test_model, files=files,
+                      groups=dict(status.complete), help=help_text)
 
 
 class DownloadManager:
-    """Runs the engine's downloader and keeps the latest progress for the UI and the terminal."""
+    """One background :class:`indextts_core.download.DownloadJob`, with terminal progress lines."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, groups: tuple[str, ...] = GROUPS) -> None:
         self.model_dir = Path(model_dir)
-        self._mod = _download_module()
+        self.groups = groups
+        self._job: download.DownloadJob | None = None
         self._lock = threading.Lock()
-        self._snap = DownloadSnapshot()
         self.error: str | None = None
 
-    @property
-    def available(self) -> bool:
-        return self._mod is not None and hasattr(self._mod, "ensure_model")
-
     def snapshot(self) -> DownloadSnapshot:
-        with self._lock:
-            return DownloadSnapshot(**vars(self._snap))
+        job = self._job
+        if job is None:
+            return DownloadSnapshot()
+        s = job.snapshot()
+        return DownloadSnapshot(done_bytes=s.bytes_done, total_bytes=s.bytes_total, speed=s.speed,
+                                current=s.current or "", eta_s=s.eta_s, state=s.state, error=s.error)
 
-    def _progress(self, info: Any) -> None:
-        snap = DownloadSnapshot(done_bytes=int(_get(info, "done_bytes", _get(info, "downloaded", 0)) or 0),
-                                total_bytes=int(_get(info, "total_bytes", _get(info, "total", 0)) or 0),
-                                speed=float(_get(info, "speed", 0.0) or 0.0),
-                                current=str(_get(info, "current", _get(info, "file", "")) or ""))
+    def run(self, poll_s: float = 10.0) -> bool:
+        """Download what is missing (blocking). False on failure, with :attr:`error` set."""
         with self._lock:
-            self._snap = snap
-        if snap.total_bytes:
-            print(f"\rDownloading weights: {snap.done_bytes / 2**20:,.0f} / {snap.total_bytes / 2**20:,.0f} MiB "
-                  f"({snap.fraction * 100:4.1f}%, {snap.speed / 2**20:.1f} MiB/s) {snap.current[:40]:40s}",
-                  end="", file=sys.stderr, flush=True)
-
-    def run(self) -> bool:
-        """Download everything the app needs (blocking). False on failure, with :attr:`error` set."""
-        if not self.available:
-            self.error = "no downloader"
+            if self._job is None or self._job.state in ("failed", "cancelled"):
+                self._job = download.DownloadJob(self.model_dir, self.groups)
+            job = self._job.start()
+        print(f"Downloading the IndexTTS-2 weights into {self.model_dir} ...", file=sys.stderr, flush=True)
+        while not job.wait(poll_s):
+            s = self.snapshot()
+            if s.total_bytes:
+                print(f"  {download.format_bytes(s.done_bytes)} of {download.format_bytes(s.total_bytes)} "
+                      f"({s.fraction * 100:.0f}%), {download.format_bytes(s.speed)}/s  {s.current}",
+                      file=sys.stderr, flush=True)
+        if job.error is not None:
+            self.error = str(job.error)
+            print(f"Download failed:\n{self.error}", file=sys.stderr, flush=True)
             return False
-        try:
-            self._mod.ensure_model(self.model_dir, None, progress=self._progress)
-        except Exception as e:
-            self.error = str(e) or type(e).__name__
-            log.warning("download failed: %s", self.error)
-            with self._lock:
-                self._snap.error = self.error
-            print(f"\nDownload failed: {self.error}", file=sys.stderr, flush=True)
-            return False
-        with self._lock:
-            self._snap.finished = True
-        print("\nAll weights are present.", file=sys.stderr, flush=True)
+        print("All weights are present.", file=sys.stderr, flush=True)
         return True

@@ -111,8 +111,8 @@ class TakeSettings:
         if not 1 <= seg <= 600:
             raise InvalidOptionError(f"Segment size must be between 1 and 600 tokens, got {seg}.")
         gap = _whole(self.gap_ms, "gap between segments")
-        if not 0 <= gap <= 10000:
-            raise InvalidOptionError(f"The gap between segments must be 0 to 10000 ms, got {gap}.")
+        if not 0 <= gap <= 5000:
+            raise InvalidOptionError(f"The gap between segments must be 0 to 5000 ms, got {gap}.")
         steps = _whole(self.diffusion_steps, "diffusion steps")
         if not 1 <= steps <= 200:
             raise InvalidOptionError(f"Diffusion steps must be between 1 and 200, got {steps}.")

@@ -1,25 +1,25 @@
-"""Helpers behind the pinyin helper: polyphonic characters, readings, invalid pinyin.
+"""The text panel's helpers on top of :mod:`indextts_core.text`: preview, pinyin checks, polyphones.
 
-Pinyin annotations are inline tone-numbered syllables that replace a character
-(``最重要`` → ``最zhong4要``); the tokenizer reads such a syllable instead of guessing the
-character's reading.
+Readings are written into the text in the engine's friendly form ``重[chong2]`` (the character
+stays readable; the engine turns it into the model's inline syllable before reading).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from dataclasses import dataclass
+from pathlib import Path
+
+from indextts_core.errors import TextError
+from indextts_core.text import PinyinError, TextFrontend, TextPreview, char_readings, model_form
+
+log = logging.getLogger(__name__)
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-# A run of Latin letters ending in a digit, not glued to other letters: how people type pinyin.
-_PINYIN_LIKE = re.compile(r"(?<![A-Za-zÜüÊê])([A-Za-zÜüÊê]+)(\d+)(?![A-Za-z0-9])")
-# One Mandarin syllable (initial + final), tone 1-5 (5 = neutral).
-_SYLLABLE = re.compile(
-    r"(?:[bpmfdtnlgkhjqxzcsryw]|[zcs]h)?"
-    r"(?:[aeiouüv]|[ae]i|u[aio]|ao|ou|i[aue]|[uüv]e|[uvü]ang?|uai|[aeiuv]n|[aeio]ng|ia[no]|i[ao]ng)"
-    r"|ng|er|m|n|hm|hng",
-    re.IGNORECASE,
-)
+# Letters + a tone digit outside 1-5 (``hao6``, ``zhong0``): a pinyin attempt the model cannot read.
+_BAD_TONE = re.compile(r"(?<![A-Za-zÜü])([A-Za-zÜü]{1,6})([06-9])(?![0-9])")
 
 
 @dataclass(frozen=True)
@@ -28,60 +28,102 @@ class Polyphone:
 
     index: int
     char: str
-    readings: tuple[str, ...]
+    readings: tuple[str, ...]  # tone-number spellings to insert, default (in context) first
     context: str
 
 
-def _readings(char: str) -> tuple[str, ...]:
-    from pypinyin import Style, pinyin
-
-    out = pinyin(char, heteronym=True, style=Style.TONE3, neutral_tone_with_five=True)
-    return tuple(dict.fromkeys(r for r in out[0] if r and r[-1].isdigit()))
+def typed_form(syllable: str) -> str:
+    """The model's spelling (``JV2``, ``LV4``, ``ZHONG4``) as people type it (``ju2``, ``lv4``, ``zhong4``)."""
+    s = syllable.lower()
+    return re.sub(r"^([jqx])v", r"\1u", s)
 
 
 def find_polyphones(text: str, limit: int = 200) -> list[Polyphone]:
-    """Polyphonic Chinese characters of ``text`` in order, with their tone-numbered readings."""
+    """Polyphonic Han characters of ``text`` in order, with their readings (default first)."""
     found: list[Polyphone] = []
-    for m in _CJK.finditer(text):
-        readings = _readings(m.group())
-        if len(readings) > 1:
-            i = m.start()
-            found.append(Polyphone(i, m.group(), readings, text[max(0, i - 4): i + 5]))
+    for r in char_readings(text):
+        if r.polyphone:
+            readings = tuple(dict.fromkeys(typed_form(c) for c in r.candidates))
+            i = r.offset
+            found.append(Polyphone(i, r.char, readings, text[max(0, i - 4): i + 5]))
             if len(found) >= limit:
                 break
     return found
 
 
-def is_valid_syllable(word: str) -> bool:
-    """``zhong4`` → True; ``zhong6``, ``xyz3`` → False."""
-    m = re.fullmatch(r"([A-Za-zÜüÊê]+)([1-5])", word)
-    return bool(m and _SYLLABLE.fullmatch(m.group(1)))
-
-
-def _looks_like_pinyin(letters: str, digits: str) -> bool:
-    """A typed syllable attempt: a syllable with a wrong tone, or a short vowel-bearing word with a tone."""
-    if _SYLLABLE.fullmatch(letters):
-        return True
-    return len(digits) == 1 and len(letters) <= 6 and bool(re.search(r"[aeiouüv]", letters, re.IGNORECASE))
-
-
-def invalid_pinyin(text: str) -> list[str]:
-    """Pinyin-looking words (letters + tone digit) that are not a valid syllable with tone 1-5.
-
-    Only text containing Chinese characters is checked, and words that do not look like a
-    syllable attempt (``mp3``, ``b2b``) are left alone: they are read as ordinary text.
-    """
-    if not _CJK.search(text):
-        return []
-    bad = [m.group(0) for m in _PINYIN_LIKE.finditer(text)
-           if not is_valid_syllable(m.group(0)) and _looks_like_pinyin(m.group(1), m.group(2))]
-    return list(dict.fromkeys(bad))
-
-
 def apply_reading(text: str, index: int, reading: str) -> str:
-    """Replace the character at ``index`` by the pinyin ``reading``. Raises ValueError."""
+    """Annotate the character at ``index`` with ``reading`` (``重`` → ``重[chong2]``); an existing
+    ``[...]`` annotation right after it is replaced. Raises ValueError."""
     if not 0 <= index < len(text) or not _CJK.fullmatch(text[index]):
         raise ValueError("the chosen character is no longer at that place in the text")
-    if not is_valid_syllable(reading):
-        raise ValueError(f"{reading!r} is not a valid tone-numbered pinyin syllable")
-    return text[:index] + reading + text[index + 1:]
+    try:
+        model_form(reading)
+    except ValueError:
+        raise ValueError(f"{reading!r} is not a pinyin syllable") from None
+    rest = text[index + 1:]
+    m = re.match(r"\[[^\[\]\n]*\]", rest)
+    if m:
+        rest = rest[m.end():]
+    return f"{text[: index + 1]}[{reading}]{rest}"
+
+
+class TextTools:
+    """A text front end for one model folder: previews and pinyin checks without the engine.
+
+    The engine's own ``preview_text`` is preferred when it is loaded (see :mod:`app.handlers`);
+    this one answers while the model loads or when it is unloaded. Built lazily and only once.
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = Path(model_dir)
+        self._frontend: TextFrontend | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def frontend(self) -> TextFrontend | None:
+        with self._lock:
+            if self._frontend is None and not self._failed:
+                try:
+                    self._frontend = TextFrontend.from_model_dir(self.model_dir)
+                except Exception as e:  # no bpe.model yet (weights missing): no preview until then
+                    log.info("no text front end for %s: %s", self.model_dir, e)
+                    self._failed = True
+            return self._frontend
+
+    def reset(self) -> None:
+        with self._lock:
+            self._frontend, self._failed = None, False
+
+    def preview(self, text: str, segment_tokens: int) -> TextPreview | None:
+        fe = self.frontend()
+        return None if fe is None else fe.preview(text, segment_tokens)
+
+    def invalid_pinyin(self, text: str) -> list[str]:
+        """Pinyin in ``text`` the model cannot read, each as written (empty list when all is fine).
+
+        Covers inline syllables the model has no piece for (``xao3``), annotations with an unknown
+        syllable (``好[xao3]``, ``{好|hao6}``) and tone digits outside 1-5 (``hao6``).
+        """
+        if not text or not _CJK.search(text):
+            return []
+        bad: list[str] = []
+        fe = self.frontend()
+        if fe is not None:
+            try:
+                bad += [p.text for p in fe.inline_pinyin(text) if not p.known]
+            except PinyinError as e:
+                bad.append(e.syllable or str(e))
+            except TextError:
+                pass
+        for m in _BAD_TONE.finditer(text):
+            base = m.group(1)
+            if fe is None or any(p.known for p in _safe_inline(fe, f"{base}1")):
+                bad.append(m.group(0))
+        return list(dict.fromkeys(bad))
+
+
+def _safe_inline(fe: TextFrontend, word: str) -> list:
+    try:
+        return fe.inline_pinyin(word)
+    except TextError:
+        return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from indextts_core.voice_check import VoiceReport
@@ -80,10 +81,12 @@ def text_preview(lang: str, preview: Any | None, invalid: list[str], *, ready: b
             name = html.escape(t(lang, "preview.segment", n=i))
             parts.append(f'<div class="itts-seg"><span class="itts-seg-n">{name} ({len(seg)})</span> '
                          f"<code>{pieces}</code></div>")
+        warnings = list(getattr(preview, "warnings", []) or [])
         unknown = list(getattr(preview, "unknown", []) or [])
-        if unknown:
-            text_unknown = t(lang, "preview.unknown", pieces=" ".join(map(str, unknown[:20])))
-            parts.append(f'<div class="itts-warnline">{html.escape(text_unknown)}</div>')
+        if unknown and not any("<unk>" in w for w in warnings):
+            warnings.append(t(lang, "preview.unknown", pieces=" ".join(map(str, unknown[:20]))))
+        # The engine's sentences are English; they are shown as they are.
+        parts += [f'<div class="itts-warnline">⚠ {html.escape(str(w))}</div>' for w in warnings]
     parts.append("</div>")
     return "".join(parts)
 
@@ -142,7 +145,14 @@ def _files_table(lang: str, files: ModelFiles) -> str:
         for f in files.files)
     summary = t(lang, "status.files.summary", present=present, total=len(files.files),
                 size=human_bytes(files.present_bytes))
-    return (f"<details><summary>{html.escape(summary)}</summary><table class='itts-files'>{rows}</table></details>")
+    return f"<details><summary>{html.escape(summary)}</summary><table class='itts-files'>{rows}</table></details>"
+
+
+def _inline_md(text: str) -> str:
+    """Escape, then render `code` and **bold** (the only Markdown the status texts use)."""
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
 
 
 def status_panel(lang: str, status: ctl.EngineStatus, *, output_dir: str, streaming: bool) -> str:
@@ -152,9 +162,11 @@ def status_panel(lang: str, status: ctl.EngineStatus, *, output_dir: str, stream
                    reserved=human_bytes((mem.get("reserved_mb") or 0) * 2**20))
     else:
         memory = "—"
+    state = _state_text(lang, status.state)
+    if status.detail and status.state not in (ctl.READY, ctl.MISSING):
+        state += f" — {status.detail.splitlines()[0]}"
     rows = [
-        (t(lang, "status.state"), _state_text(lang, status.state) + (f" — {status.detail}" if status.detail
-                                                                     and status.state != ctl.READY else "")),
+        (t(lang, "status.state"), state),
         (t(lang, "status.kind"), t(lang, "status.kind.test" if status.is_test_model else "status.kind.real")),
         (t(lang, "status.folder"), str(status.model_dir)),
         (t(lang, "status.device"), str(status.device)),
@@ -163,19 +175,24 @@ def status_panel(lang: str, status: ctl.EngineStatus, *, output_dir: str, stream
     ]
     if status.load_seconds is not None:
         rows.append((t(lang, "status.load_time"), f"{status.load_seconds:.1f} s"))
-    if status.download is not None and not status.download.finished:
-        rows.append((t(lang, "status.download"), status.download.error or _download_line(lang, status.download)))
+    if status.download is not None and status.download.state != "idle":
+        line = status.download.error if status.download.error else _download_line(lang, status.download)
+        rows.append((t(lang, "status.download"), (line or status.download.state).splitlines()[0]))
     rows.append((t(lang, "status.outputs"), output_dir))
     rows.append((t(lang, "status.streaming"), t(lang, "status.streaming.on" if streaming else "status.streaming.off")))
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     out = f'<table class="itts-status" id="status-table">{body}</table>'
-    if status.download is not None and status.download.total_bytes and not status.download.finished:
-        pct = status.download.fraction * 100
-        out += f'<progress class="itts-progress" max="100" value="{pct:.1f}"></progress>'
-    if status.files is not None:
-        out += _files_table(lang, status.files)
-    if status.state in (ctl.MISSING, ctl.DOWNLOADING, ctl.FAILED):
-        out += f'<div class="itts-offline">{html.escape(t(lang, "status.offline", path=status.model_dir))}</div>'
+    snap = status.download
+    if snap is not None and snap.state == "running" and snap.total_bytes:
+        out += f'<progress class="itts-progress" max="100" value="{snap.fraction * 100:.1f}"></progress>'
+    files = status.files
+    if files is not None:
+        out += _files_table(lang, files)
+        if not files.core_complete or status.state in (ctl.MISSING, ctl.DOWNLOADING):
+            out += f'<div class="itts-offline">{_inline_md(t(lang, "status.offline", path=status.model_dir))}</div>'
+            if files.help:
+                out += f"<details><summary>{html.escape(t(lang, 'status.files'))}</summary>" \
+                       f'<pre class="itts-help">{html.escape(files.help)}</pre></details>'
     return out
 
 
