@@ -230,6 +230,8 @@ class EngineController:
 
         Raises :class:`EngineBusyError` when there is no usable engine.
         """
+        if self._engine is None and self.state == LOADING and self._loader is not None:
+            self._settled.wait()  # the first load is under way: wait for it rather than fail
         with self._lock:
             if self._engine is None and load and self.state in (READY, UNLOADED, FAILED):
                 self._load_locked()

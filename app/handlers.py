@@ -58,6 +58,7 @@ class Finished:
     path: Path
     info: str
     label: str = ""
+    segments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -254,7 +255,9 @@ class Studio:
                          seed=take.seed, segments=len(result.segments), path=str(path),
                          is_test_model=take.is_test_model)
         label = emotion_name(lang, variant) if variant else ""
-        return Finished(take=take, path=path, info=info, label=label)
+        segments = [dataclasses.asdict(seg) if dataclasses.is_dataclass(seg) else dict(vars(seg))
+                    for seg in result.segments]
+        return Finished(take=take, path=path, info=info, label=label, segments=segments)
 
     def generate(self, lang: str, voice_path: str | None, s: TakeSettings
                  ) -> Iterator[Progress | Chunk | Finished | Failed]:

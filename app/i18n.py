@@ -67,9 +67,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     # -- text -------------------------------------------------------------------------
     "sec.text": ("### 2 · Text", "### 2 · 文本"),
     "text.label": ("Text to speak", "要朗读的文本"),
-    "text.tip": ("Chinese or English. In Chinese you may replace a character by its pinyin with a tone "
-                 "number (1–5, 5 = neutral), e.g. 最zhong4要, to fix its reading.",
-                 "中文或英文。中文里可以用带声调数字（1–5，5 为轻声）的拼音替换某个字来指定读音，例如 最zhong4要。"),
+    "text.tip": ("Chinese or English. To fix how a Chinese character is read, put its pinyin in brackets "
+                 "after it, e.g. 重[chong2] or 重[chóng], or use the pinyin helper below.",
+                 "中文或英文。要指定某个汉字的读音，在它后面用方括号写上拼音，例如 重[chong2] 或 重[chóng]，"
+                 "也可以使用下方的拼音助手。"),
     "text.placeholder": ("Type the line here…", "在这里输入台词……"),
     "preview.title": ("Preview of what the model reads", "模型实际朗读内容预览"),
     "preview.empty": ("Type some text to see how it will be read.", "输入文本后可在此预览朗读内容。"),

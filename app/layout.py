@@ -215,6 +215,7 @@ class StudioUI:
                                                     Texts(label="pinyin.reading.label"), tip="pinyin.reading.tip")
                     self.poly_insert = self._r(gr.Button(t(L, "pinyin.insert"), elem_id="pinyin-insert", size="sm"),
                                                Texts(value="pinyin.insert"), tip="pinyin.insert.tip")
+                    self.pinyin_msg = gr.HTML(elem_id="pinyin-message")
                     self.poly_state = gr.State([])
 
                 self._r(gr.Markdown(t(L, "sec.emotion")), Texts(value="sec.emotion"))
@@ -293,6 +294,7 @@ class StudioUI:
                                                              elem_id="do-sample"))
                         self._field("temperature", gr.Slider(0.05, 2.0, d.temperature, step=0.05,
                                                              label=t(L, "temperature.label"), elem_id="temperature"))
+                    with gr.Row():
                         self._field("top_p", gr.Slider(0.05, 1.0, d.top_p, step=0.05, label=t(L, "top_p.label"),
                                                        elem_id="top-p"))
                         self._field("top_k", gr.Slider(0, 100, d.top_k, step=1, label=t(L, "top_k.label"),
@@ -320,18 +322,20 @@ class StudioUI:
                                                                  elem_id="diffusion-steps"))
                         self._field("cfg_rate", gr.Slider(0.0, 2.0, d.cfg_rate, step=0.05,
                                                           label=t(L, "cfg_rate.label"), elem_id="cfg-rate"))
-                    with gr.Row(equal_height=True):
+                    with gr.Row():
                         self.seed = self._field("seed", gr.Number(-1, precision=0, label=t(L, "seed.label"),
                                                                   elem_id="seed", scale=3))
-                        self.dice = self._r(gr.Button(t(L, "dice"), elem_id="dice", size="sm", scale=1),
-                                            Texts(value="dice"), tip="dice.tip")
+                        with gr.Column(scale=1, min_width=120):
+                            self.dice = self._r(gr.Button(t(L, "dice"), elem_id="dice", size="sm"),
+                                                Texts(value="dice"), tip="dice.tip")
 
             with gr.Column(scale=2):
                 with gr.Row():
                     self.generate_btn = self._r(gr.Button(t(L, "generate"), variant="primary", size="lg",
                                                           elem_id="generate", scale=3),
                                                 Texts(value="generate"), tip="generate.tip")
-                    self.stop_btn = self._r(gr.Button(t(L, "stop"), variant="stop", elem_id="stop", scale=1),
+                    self.stop_btn = self._r(gr.Button(t(L, "stop"), variant="stop", elem_id="stop", scale=1,
+                                                      min_width=80),
                                             Texts(value="stop"), tip="stop.tip")
                 self.message = gr.HTML(elem_id="message")
                 self.live_audio = self._r(gr.Audio(label=t(L, "live.label"), streaming=self.ctx.streaming,
@@ -419,6 +423,7 @@ class StudioUI:
             self.api_json = gr.JSON(label="result")
             self.api_preview_btn = gr.Button("preview")
             self.api_emo_btn = gr.Button("emotion")
+            self.api_status_btn = gr.Button("status")
 
     # -- helpers ----------------------------------------------------------------------
     def settings_from(self, data: dict) -> TakeSettings:
@@ -526,22 +531,28 @@ class StudioUI:
     def on_text(self, lang: str, text: str, seg: int) -> list[Any]:
         preview, invalid, error = self.studio.preview(text or "", seg)
         html = views.text_preview(lang, preview, invalid, ready=preview is not None, error=error, text=text or "")
-        polys = text_tools.find_polyphones(text or "")
-        choices = [(f"{p.char} — …{p.context}… (#{p.index + 1})", p.index) for p in polys]
+        try:
+            polys = text_tools.find_polyphones(text or "")
+        except Exception as e:  # the helper must never break typing
+            log.warning("polyphone listing failed: %s", e)
+            polys = []
+        choices = [(f"{p.char} — …{p.context}… (#{p.index + 1})" + (f" ✓ {p.annotated}" if p.annotated else ""),
+                    p.index) for p in polys]
         note = t(lang, "pinyin.found", n=len(polys)) if polys else t(lang, "pinyin.none")
-        state = [[p.index, p.char, list(p.readings)] for p in polys]
+        state = [[p.index, p.char, list(p.readings), p.annotated] for p in polys]
         return [html, gr.update(choices=choices, value=None), gr.update(choices=[], value=None), note, state]
 
     def on_poly_char(self, state: list, index: int | None) -> Any:
-        for idx, _char, readings in state or []:
+        for idx, _char, readings, annotated in state or []:
             if idx == index:
-                return gr.update(choices=readings, value=readings[0] if readings else None)
+                value = annotated if annotated in readings else (readings[0] if readings else None)
+                return gr.update(choices=readings, value=value)
         return gr.update(choices=[], value=None)
 
     def on_poly_insert(self, lang: str, text: str, state: list, index: int | None, reading: str | None) -> list[Any]:
         if index is None or not reading:
             return [gr.skip(), views.message("warn", t(lang, "pinyin.pick_first"))]
-        expected = next((c for i, c, _ in state or [] if i == index), None)
+        expected = next((c for i, c, *_ in state or [] if i == index), None)
         if expected is None or index >= len(text or "") or text[index] != expected:
             return [gr.skip(), views.message("warn", t(lang, "pinyin.moved"))]
         try:
@@ -731,7 +742,8 @@ class StudioUI:
                                       "requested_seconds": tk.requested_seconds, "seed": tk.seed,
                                       "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
                                       "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model,
-                                      "settings": tk.settings, "file": str(ev.path), "id": tk.id}
+                                      "settings": tk.settings, "file": str(ev.path), "id": tk.id,
+                                      "segments": ev.segments}
         raise gr.Error("The engine returned no audio.")
 
     def api_preview(self, text: str, segment_tokens: float | None) -> dict:
@@ -744,6 +756,12 @@ class StudioUI:
                        segments=[[str(p) for p in seg] for seg in preview.segments],
                        unknown=[str(u) for u in (preview.unknown or [])])
         return out
+
+    def api_status(self) -> dict:
+        st = self.ctx.controller.status()
+        return {"state": st.state, "detail": st.detail, "device": st.device, "precision": st.precision,
+                "is_test_model": st.is_test_model, "model_dir": str(st.model_dir), "memory": st.memory,
+                "output_dir": str(self.ctx.dirs.output_dir), "streaming": self.ctx.streaming}
 
     def api_emotion(self, text: str) -> dict:
         values, error = self.studio.analyze_emotion("en", text, "")
@@ -775,7 +793,7 @@ class StudioUI:
                show_progress="hidden", **priv)
         self.poly_char.input(self.on_poly_char, [self.poly_state, self.poly_char], [self.poly_reading], **priv)
         self.poly_insert.click(self.on_poly_insert, [lang, self.text, self.poly_state, self.poly_char,
-                                                     self.poly_reading], [self.text, self.pinyin_note], **priv)
+                                                     self.poly_reading], [self.text, self.pinyin_msg], **priv)
 
         self.emo_mode.change(self.on_emo_mode, [self.emo_mode],
                              [self.emo_audio_group, self.emo_label_group, self.emo_text_group, self.emo_weight,
@@ -821,6 +839,8 @@ class StudioUI:
                                    api_name="preview_text")
         self.api_emo_btn.click(self.api_emotion, [self.api_text], [self.api_json], api_name="analyze_emotion",
                                concurrency_id=ENGINE, concurrency_limit=1)
+        self.api_status_btn.click(self.api_status, None, [self.api_json], api_name="engine_status",
+                                  concurrency_limit=None)
 
     def _label_if_vector(self, mode: str, label: str, intensity: float) -> list[Any]:
         if mode != "vector":

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # Letters + a tone digit outside 1-5 (``hao6``, ``zhong0``): a pinyin attempt the model cannot read.
+_ANNOTATION = re.compile(r"\[([^\[\]\n]*)\]")
 _BAD_TONE = re.compile(r"(?<![A-Za-zÜü])([A-Za-zÜü]{1,6})([06-9])(?![0-9])")
 
 
@@ -30,6 +31,7 @@ class Polyphone:
     char: str
     readings: tuple[str, ...]  # tone-number spellings to insert, default (in context) first
     context: str
+    annotated: str | None = None  # the reading already written after it (``重[chong2]``)
 
 
 def typed_form(syllable: str) -> str:
@@ -45,7 +47,9 @@ def find_polyphones(text: str, limit: int = 200) -> list[Polyphone]:
         if r.polyphone:
             readings = tuple(dict.fromkeys(typed_form(c) for c in r.candidates))
             i = r.offset
-            found.append(Polyphone(i, r.char, readings, text[max(0, i - 4): i + 5]))
+            m = _ANNOTATION.match(text, i + 1)
+            found.append(Polyphone(i, r.char, readings, text[max(0, i - 4): i + 5],
+                                   m.group(1) if m else None))
             if len(found) >= limit:
                 break
     return found
@@ -60,10 +64,8 @@ def apply_reading(text: str, index: int, reading: str) -> str:
         model_form(reading)
     except ValueError:
         raise ValueError(f"{reading!r} is not a pinyin syllable") from None
-    rest = text[index + 1:]
-    m = re.match(r"\[[^\[\]\n]*\]", rest)
-    if m:
-        rest = rest[m.end():]
+    m = _ANNOTATION.match(text, index + 1)
+    rest = text[m.end():] if m else text[index + 1:]
     return f"{text[: index + 1]}[{reading}]{rest}"
 
 
@@ -110,7 +112,9 @@ class TextTools:
         fe = self.frontend()
         if fe is not None:
             try:
-                bad += [p.text for p in fe.inline_pinyin(text) if not p.known]
+                # ``win10`` holds the syllable-like ``win1``: part of a longer number, not pinyin.
+                bad += [p.text for p in fe.inline_pinyin(text)
+                        if not p.known and not re.search(re.escape(p.text) + r"\d", text)]
             except PinyinError as e:
                 bad.append(e.syllable or str(e))
             except TextError:

@@ -1,0 +1,156 @@
+"""The app's programmatic API through gradio_client, against the real engine on the tiny model.
+
+Every emotion mode (speaker, audio, vector/label, text) and every length mode (free, speed,
+seconds, tokens) goes through ``/synthesize``, which runs the same code as the Generate button.
+Also: the file routes serve nothing outside the app's own folders.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from indextts_core.options import EMOTIONS
+from tests.app_server import EMOTION_CLIP, FAST, SPEAKER, AppServer, shared_app
+
+pytestmark = pytest.mark.slow
+
+TEXT = "Hello there, a short line."
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           tiny_model_dir: Path) -> AppServer:
+    return shared_app(request.config, tmp_path_factory, tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def client(server: AppServer):
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False)
+
+
+def synthesize(client, settings: dict, *, voice: Path | None = SPEAKER, emotion_audio: Path | None = None):
+    from gradio_client import handle_file
+
+    path, info = client.predict(voice=handle_file(str(voice)) if voice else None,
+                                emotion_audio=handle_file(str(emotion_audio)) if emotion_audio else None,
+                                settings={"text": TEXT, "seed": 1234, **FAST, **settings}, api_name="/synthesize")
+    audio, sr = sf.read(path, dtype="int16")
+    assert sr == 22050 and sf.info(path).subtype == "PCM_16" and audio.ndim == 1
+    assert info["samples"] == len(audio)
+    assert Path(info["file"]).is_file(), "the take is saved in the output folder"
+    return audio, info
+
+
+def frames_of(codes: int) -> int:
+    return math.floor(codes * 1.72)
+
+
+def test_status_reports_the_test_model(client) -> None:
+    st = client.predict(api_name="/engine_status")
+    assert st["state"] == "ready"
+    assert st["is_test_model"] is True
+    assert st["device"] == "cpu"
+
+
+def test_speaker_emotion_free_length(client) -> None:
+    audio, info = synthesize(client, {"emotion_mode": "speaker", "duration_mode": "free"})
+    (seg,) = info["segments"]
+    assert len(audio) == frames_of(seg["num_codes"]) * 256
+    assert info["emotion_vector"] is None
+    assert info["requested_seconds"] is None
+    assert info["is_test_model"] is True
+
+
+def test_audio_emotion_with_speed(client) -> None:
+    audio, info = synthesize(client, {"emotion_mode": "audio", "emotion_weight": 0.6, "duration_mode": "speed",
+                                      "speed": 2.0}, emotion_audio=EMOTION_CLIP)
+    (seg,) = info["segments"]
+    assert len(audio) == round(frames_of(seg["num_codes"]) / 2.0) * 256
+    assert info["settings"]["emotion_audio"], "the emotion clip is kept for 'use again'"
+
+
+def test_label_emotion_exact_seconds(client) -> None:
+    audio, info = synthesize(client, {"emotion_mode": "vector", "emotion_vector": [0, 0, 0.9, 0, 0, 0, 0, 0],
+                                      "emotion_label": "sad", "emotion_intensity": 0.9, "emotion_balance": False,
+                                      "duration_mode": "seconds", "target_seconds": 2.5})
+    assert len(audio) == round(2.5 * 22050)
+    assert info["requested_seconds"] == pytest.approx(2.5)
+    weights = dict(zip(EMOTIONS, info["emotion_vector"], strict=True))
+    assert weights["sad"] == pytest.approx(0.9)
+    assert sum(weights.values()) == pytest.approx(0.9)
+
+
+def test_mixed_vector_is_balanced_like_the_official_app(client) -> None:
+    _, info = synthesize(client, {"emotion_mode": "vector", "emotion_vector": [0.8, 0, 0, 0, 0, 0, 0.8, 0],
+                                  "emotion_balance": True, "duration_mode": "seconds", "target_seconds": 1.0})
+    assert sum(info["emotion_vector"]) == pytest.approx(0.8, abs=1e-4)
+
+
+def test_text_emotion_exact_token_count(client) -> None:
+    audio, info = synthesize(client, {"emotion_mode": "text", "emotion_text": "she is furious",
+                                      "emotion_weight": 0.6, "duration_mode": "tokens", "target_tokens": 20})
+    (seg,) = info["segments"]
+    assert seg["num_codes"] == 20
+    assert len(audio) == frames_of(20) * 256
+    assert len(info["emotion_vector"]) == len(EMOTIONS)
+    assert all(0.0 <= v <= 1.2 * 0.6 + 1e-6 for v in info["emotion_vector"])
+
+
+def test_analyze_emotion_endpoint(client) -> None:
+    values = client.predict(text="I am so happy today!", api_name="/analyze_emotion")
+    assert list(values) == list(EMOTIONS)
+    assert all(0.0 <= v <= 1.2 for v in values.values())
+
+
+def test_preview_endpoint_reports_invalid_pinyin_and_polyphones(client) -> None:
+    out = client.predict(text="我们最重要的是{好|hao6}", segment_tokens=120, api_name="/preview_text")
+    assert "hao6" in out["invalid_pinyin"]
+    assert any(p["char"] == "重" for p in out["polyphones"])
+    ok = client.predict(text="Hello, world.", segment_tokens=120, api_name="/preview_text")
+    assert ok["invalid_pinyin"] == [] and ok["segments"] and ok["normalized"]
+
+
+@pytest.mark.parametrize("voice, settings, needle", [
+    (None, {"text": TEXT}, "Add a voice first"),
+    (SPEAKER, {"text": "   "}, "Type the text"),
+    (SPEAKER, {"text": "今天天气很{好|hao6}。"}, "invalid pinyin"),
+    (SPEAKER, {"text": TEXT, "duration_mode": "speed", "speed": 5.0}, "speed must be between"),
+])
+def test_bad_requests_get_a_sentence(client, voice, settings, needle) -> None:
+    from gradio_client import handle_file
+
+    with pytest.raises(Exception, match=needle):
+        client.predict(voice=handle_file(str(voice)) if voice else None, emotion_audio=None,
+                       settings={**FAST, **settings}, api_name="/synthesize")
+
+
+def _status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "{model}/config.yaml", "{repo}/app/webui.py",
+                                    "{outputs}/../../../../etc/passwd", "{outputs}/history.json"])
+def test_files_outside_the_app_folders_cannot_be_fetched(server: AppServer, target: str) -> None:
+    path = target.format(model=server.model_dir, repo=Path(__file__).resolve().parent.parent,
+                         outputs=server.output_dir)
+    for route in ("/gradio_api/file=", "/file="):
+        status = _status_of(server.url + route + urllib.parse.quote(path))
+        assert status in (403, 404), f"{route}{path} answered {status}"
+
+
+def test_takes_are_served(client, server: AppServer) -> None:
+    _, info = synthesize(client, {"duration_mode": "seconds", "target_seconds": 0.5})
+    assert _status_of(server.url + "/gradio_api/file=" + urllib.parse.quote(info["file"])) == 200

@@ -1,0 +1,370 @@
+"""The app's pieces without a server: settings, history, voices, text helpers, i18n, the engine
+controller and the handlers (with a test double of the engine, tests/fake_engine.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import string
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from app import controller as ctl
+from app import i18n
+from app.handlers import AppContext, Chunk, EngineThread, Failed, Finished, Progress, Studio
+from app.history import History, Take, slug
+from app.paths import AppDirs
+from app.settings import TakeSettings, label_vector
+from app.text_tools import TextTools, apply_reading, find_polyphones, typed_form
+from app.voices import VoiceLibrary
+from indextts_core.errors import AudioError, InvalidOptionError, ModelNotFoundError, TextError
+from indextts_core.options import EMOTIONS
+
+from .fake_engine import FakeEngineForTests
+from .golden import GOLDEN_DIR
+
+SPEAKER = GOLDEN_DIR / "audio" / "spk_librivox_0890_22k.wav"
+
+
+# -- settings ----------------------------------------------------------------------------------
+def test_settings_build_each_emotion_mode() -> None:
+    s = TakeSettings(text="hi")
+    assert s.emotion().mode == "speaker"
+    with pytest.raises(InvalidOptionError, match="emotion clip"):
+        TakeSettings(emotion_mode="audio").emotion()
+    e = TakeSettings(emotion_mode="audio", emotion_audio="x.wav", emotion_weight=0.3).emotion()
+    assert (e.mode, e.audio, e.weight) == ("audio", "x.wav", 0.3)
+    v = TakeSettings(emotion_mode="vector", emotion_vector=tuple(label_vector("sad", 0.7))).emotion()
+    assert v.mode == "vector" and v.vector[EMOTIONS.index("sad")] == 0.7 and v.apply_ui_bias and v.weight == 1.0
+    text = TakeSettings(emotion_mode="text", emotion_text="  furious ", emotion_weight=0.6).emotion()
+    assert (text.mode, text.text, text.weight) == ("text", "furious", 0.6)
+    assert TakeSettings(emotion_mode="text").emotion().text is None  # the line itself
+    analyzed = TakeSettings(emotion_mode="text", emotion_text="furious", emotion_text_analyzed=True,
+                            emotion_vector=(0, 0.9, 0, 0, 0, 0, 0, 0), emotion_weight=0.6).emotion()
+    assert analyzed.mode == "vector" and analyzed.weight == 0.6 and not analyzed.apply_ui_bias
+
+
+def test_settings_build_each_duration_mode_and_check_ranges() -> None:
+    assert TakeSettings().duration().mode == "free"
+    assert TakeSettings(duration_mode="speed", speed=1.5).duration().value == 1.5
+    assert TakeSettings(duration_mode="seconds", target_seconds=3).duration().value == 3.0
+    assert TakeSettings(duration_mode="tokens", target_tokens=40.0).duration().value == 40
+    with pytest.raises(InvalidOptionError, match="speed must be between"):
+        TakeSettings(duration_mode="speed", speed=3.0).duration()
+    with pytest.raises(InvalidOptionError, match="whole number"):
+        TakeSettings(duration_mode="tokens", target_tokens=2.5).duration()
+    with pytest.raises(InvalidOptionError, match="gap"):
+        TakeSettings(gap_ms=9000).engine_kwargs()
+    kw = TakeSettings(num_beams=1, do_sample=False, seed=7).engine_kwargs()
+    assert kw["sampling"].num_beams == 1 and kw["seed"] == 7
+    assert TakeSettings(seed=-1).seed_value() is None
+
+
+def test_settings_round_trip_and_variants() -> None:
+    s = TakeSettings(text="你好", emotion_mode="vector", emotion_vector=(0.1,) * 8, seed=42, duration_mode="seconds")
+    d = json.loads(json.dumps(s.to_dict()))
+    assert TakeSettings.from_dict({**d, "unknown_future_field": 1}) == s
+    v = s.with_emotion_label("angry")
+    assert v.emotion_mode == "vector" and v.emotion_vector[EMOTIONS.index("angry")] == s.emotion_intensity
+    assert sum(v.emotion_vector) == s.emotion_intensity
+    assert s.with_emotion_label("speaker").emotion_mode == "speaker"
+
+
+# -- history -----------------------------------------------------------------------------------
+def _take(h: History, text: str = "hello") -> Take:
+    path = h.reserve_path(text, 1)
+    path.write_bytes(b"RIFF")
+    return h.add(Take(id=History.new_id(), created="2026-01-01T00:00:00", wav=path.name, text=text, voice_name="v",
+                      voice_path=None, settings={}, seed=1, seconds=1.0, requested_seconds=None,
+                      generation_seconds=0.1, rtf=0.1))
+
+
+def test_history_names_never_collide_and_index_survives(tmp_path: Path) -> None:
+    h = History(tmp_path / "takes", tmp_path / "history.json")
+    names = {h.reserve_path("same text", 5).name for _ in range(50)}
+    assert len(names) == 50  # same second, same text, same seed: still distinct files
+    a, b = _take(h, "one"), _take(h, "two")
+    again = History(tmp_path / "takes", tmp_path / "history.json")
+    assert [t.id for t in again.list()] == [b.id, a.id]  # newest first
+    assert again.delete(a.id) and not (tmp_path / "takes" / a.wav).exists()
+    assert [t.id for t in History(tmp_path / "takes", tmp_path / "history.json").list()] == [b.id]
+    assert slug("你好 World!") == "world" and slug("。。") == "take"
+
+
+def test_broken_history_index_is_set_aside(tmp_path: Path) -> None:
+    (tmp_path / "history.json").write_text("{not json", encoding="utf-8")
+    h = History(tmp_path / "takes", tmp_path / "history.json")
+    assert h.list() == []
+    assert list(tmp_path.glob("history.json.broken-*"))
+
+
+# -- voices ------------------------------------------------------------------------------------
+def test_voice_library_trims_to_model_length_and_dedupes(tmp_path: Path) -> None:
+    long = tmp_path / "long.wav"
+    sr = 16000
+    data = (np.sin(np.arange(20 * sr) / 10) * 10000).astype(np.int16)
+    sf.write(long, data, sr, subtype="PCM_16")
+    lib = VoiceLibrary(tmp_path / "voices")
+    voice, report = lib.add(long)
+    stored, stored_sr = sf.read(lib.path_of(voice), dtype="int16")
+    assert report.trimmed and stored_sr == sr and sf.info(lib.path_of(voice)).subtype == "PCM_16"
+    assert np.array_equal(stored, data[: 15 * sr])  # exactly the first 15 s, untouched
+    again, _ = lib.add(long)
+    assert again.id == voice.id and len(lib.recent()) == 1
+    assert lib.find_by_file(lib.path_of(voice)).id == voice.id  # the trimmed copy is recognised
+    short, _ = lib.add(SPEAKER)
+    assert [v.id for v in lib.recent()] == [short.id, voice.id]
+    assert VoiceLibrary(tmp_path / "voices").recent()[0].name == SPEAKER.name
+
+
+def test_voice_library_rejects_unreadable_clip(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"nope")
+    with pytest.raises(AudioError):
+        VoiceLibrary(tmp_path / "voices").add(bad)
+
+
+# -- text helpers ------------------------------------------------------------------------------
+def test_polyphones_and_annotation(tiny_model_dir: Path) -> None:
+    polys = {p.char: p for p in find_polyphones("我们最重要的是长大")}
+    assert polys["重"].readings[0] == "zhong4" and "chong2" in polys["重"].readings
+    assert polys["长"].index == 7
+    assert apply_reading("最重要", 1, "chong2") == "最重[chong2]要"
+    assert apply_reading("最重[chong2]要", 1, "zhong4") == "最重[zhong4]要"  # replaced, not stacked
+    assert find_polyphones("最重[chong2]要")[1].annotated == "chong2"
+    with pytest.raises(ValueError):
+        apply_reading("最重要", 5, "zhong4")
+    with pytest.raises(ValueError):
+        apply_reading("最重要", 1, "zhong9")
+    assert typed_form("JV2") == "ju2" and typed_form("LV4") == "lv4"
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("今天很hao6。", ["hao6"]),
+    ("今天很{好|hao6}。", ["hao6"]),
+    ("很xao3", ["xao3"]),
+    ("最zhong4要", []),
+    ("重[chong2]要", []),
+    ("我喜欢mp3和win10", []),
+    ("Hello hao6 world", []),
+    ("", []),
+])
+def test_invalid_pinyin(tiny_model_dir: Path, text: str, bad: list[str]) -> None:
+    assert TextTools(tiny_model_dir).invalid_pinyin(text) == bad
+
+
+def test_text_tools_preview_without_engine(tiny_model_dir: Path, tmp_path: Path) -> None:
+    p = TextTools(tiny_model_dir).preview("Hello, world. Second sentence here.", 4)
+    assert p.normalized and len(p.segments) > 1
+    assert TextTools(tmp_path).preview("hello", 120) is None  # no model folder yet: no preview
+
+
+# -- i18n --------------------------------------------------------------------------------------
+def _fields(s: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(s) if f}
+
+
+def test_every_string_exists_in_both_languages_with_the_same_fields() -> None:
+    for key, (en, zh) in i18n.STRINGS.items():
+        assert en.strip() and zh.strip(), key
+        assert _fields(en) == _fields(zh), key
+    for name, (en, zh) in i18n.EMOTION_NAMES.items():
+        assert en and zh, name
+    assert set(EMOTIONS) <= set(i18n.EMOTION_NAMES)
+
+
+def test_every_key_used_by_the_code_exists() -> None:
+    app_dir = Path(__file__).resolve().parent.parent / "app"
+    used: set[str] = set()
+    for path in app_dir.glob("*.py"):
+        src = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"""\bt\(\s*\w+,\s*["']([a-z_.0-9]+)["']""", src))
+        used |= set(re.findall(r"""Texts\((?:[a-z]+=)["']([a-z_.0-9]+)["']""", src))
+    missing = sorted(k for k in used if k not in i18n.STRINGS)
+    assert not missing
+    assert len(used) > 100
+
+
+def test_language_detection() -> None:
+    assert i18n.detect_language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert i18n.detect_language("en-US,en;q=0.9,zh;q=0.5") == "en"
+    assert i18n.detect_language("fr-FR") == "en"
+    assert i18n.detect_language(None) == "en"
+    assert i18n.t("zh", "generate") == "生成" and i18n.t("en", "generate") == "Generate"
+
+
+# -- controller and handlers with the engine's test double ---------------------------------------
+@pytest.fixture
+def ctx(tmp_path: Path, tiny_model_dir: Path) -> AppContext:
+    controller = ctl.EngineController(tiny_model_dir, factory=FakeEngineForTests.from_pretrained,
+                                      allow_download=False)
+    controller.start()
+    assert controller.wait_ready(30) == ctl.READY
+    return AppContext.create(AppDirs(tmp_path / "out", tmp_path / "cache"), controller)
+
+
+def run(events) -> list:
+    return list(events)
+
+
+def test_generate_streams_segments_then_saves_an_exact_take(ctx: AppContext) -> None:
+    s = TakeSettings(text="one two three four five six seven", segment_tokens=3, duration_mode="seconds",
+                     target_seconds=3.0, seed=11)
+    events = run(Studio(ctx).generate("en", str(SPEAKER), s))
+    chunks = [e for e in events if isinstance(e, Chunk)]
+    assert len(chunks) == 3 and [c.total for c in chunks] == [3, 3, 3]
+    assert any(isinstance(e, Progress) for e in events)
+    done = events[-1]
+    assert isinstance(done, Finished)
+    audio, sr = sf.read(done.path, dtype="int16")
+    assert (len(audio), sr, sf.info(done.path).subtype) == (66150, 22050, "PCM_16")
+    assert done.take.seed == 11 and done.take.settings["seed"] == 11
+    assert done.take.requested_seconds == 3.0 and done.take.is_test_model
+    assert ctx.history.list()[0].id == done.take.id
+    assert len(ctx.voices.recent()) == 1
+
+
+@pytest.mark.parametrize("lang, voice, text, needle", [
+    ("en", None, "hello", "Add a voice first"),
+    ("zh", None, "hello", "请先添加音色"),
+    ("en", str(SPEAKER), "  ", "Type the text"),
+    ("en", str(SPEAKER), "今天很{好|hao6}", "invalid pinyin: hao6"),
+    ("zh", str(SPEAKER), "今天很hao6", "无效拼音：hao6"),
+])
+def test_generate_refuses_bad_inputs_with_a_sentence(ctx: AppContext, lang, voice, text, needle) -> None:
+    events = run(Studio(ctx).generate(lang, voice, TakeSettings(text=text)))
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert needle in events[0].text
+    assert ctx.history.list() == []
+
+
+def test_silent_voice_is_refused(ctx: AppContext, tmp_path: Path) -> None:
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(22050 * 5, dtype=np.int16), 22050)
+    (event,) = run(Studio(ctx).generate("en", str(silent), TakeSettings(text="hi")))
+    assert isinstance(event, Failed) and "silent" in event.text
+
+
+@pytest.mark.parametrize("exc, needle", [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"), "Out of memory"),
+    (RuntimeError("CUDA error: out of memory"), "Unload models"),
+    (TextError("The text is empty."), "problem with the text: The text is empty."),
+    (ModelNotFoundError("gpt.pth is missing."), "weights are missing"),
+    (ValueError("boom"), "Something went wrong (ValueError: boom)"),
+])
+def test_engine_failures_become_sentences(ctx: AppContext, exc, needle) -> None:
+    with ctx.controller.session() as tts:
+        tts.fail_next = exc
+    events = run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="hello")))
+    assert isinstance(events[-1], Failed) and needle in events[-1].text
+    # Nothing is stuck: the next take works.
+    assert isinstance(run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="hello")))[-1], Finished)
+
+
+def test_engine_calls_run_one_at_a_time(ctx: AppContext) -> None:
+    studio = Studio(ctx)
+    results: list = []
+
+    def work() -> None:
+        results.append(run(studio.generate("en", str(SPEAKER), TakeSettings(text="a b c d e f", segment_tokens=2))))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    with ctx.controller.session() as tts:
+        assert tts.max_active == 1
+    assert all(isinstance(r[-1], Finished) for r in results) and len(results) == 4
+
+
+def test_variants_share_one_seed(ctx: AppContext) -> None:
+    events = run(Studio(ctx).variants("en", str(SPEAKER), TakeSettings(text="hello"), ["calm", "happy", "speaker"]))
+    done = [e for e in events if isinstance(e, Finished)]
+    assert [d.take.variant for d in done] == ["calm", "happy", "speaker"]
+    assert len({d.take.seed for d in done}) == 1
+    assert done[1].take.settings["emotion_vector"][EMOTIONS.index("happy")] == pytest.approx(0.8)
+    assert [d.label for d in done] == ["Calm (neutral)", "Happy", "As in the voice clip"]
+    assert isinstance(run(Studio(ctx).variants("en", str(SPEAKER), TakeSettings(text="x"), []))[0], Failed)
+
+
+def test_reuse_restores_settings_and_voice(ctx: AppContext) -> None:
+    done = run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="again", speed=1.5,
+                                                                       duration_mode="speed")))[-1]
+    settings, voice = Studio(ctx).reuse(done.take.id)
+    assert settings.text == "again" and settings.duration_mode == "speed" and settings.seed == done.take.seed
+    assert voice is not None and voice.is_file()
+
+
+def test_unload_frees_the_engine_and_the_next_take_reloads(ctx: AppContext) -> None:
+    engine = ctx.controller.peek()
+    assert Studio(ctx).unload() and engine.closed
+    assert ctx.controller.state == ctl.UNLOADED and ctx.controller.peek() is None
+    assert not Studio(ctx).unload()
+    assert isinstance(run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="hi")))[-1], Finished)
+    assert ctx.controller.state == ctl.READY
+
+
+def test_missing_weights_give_a_clear_state(tmp_path: Path) -> None:
+    controller = ctl.EngineController(tmp_path / "nothing-here", factory=FakeEngineForTests.from_pretrained,
+                                      allow_download=False)
+    controller.start()
+    assert controller.wait_ready(30) == ctl.MISSING
+    status = controller.status()
+    assert status.files is not None and not status.files.core_complete and "gpt.pth" in status.files.help
+    with pytest.raises(ctl.EngineBusyError):
+        with controller.session():
+            pass
+
+
+def test_engine_thread_keeps_the_stream_on_one_thread_and_stops_early() -> None:
+    seen: list[int] = []
+    closed = threading.Event()
+
+    def stream():
+        try:
+            for i in range(10):
+                seen.append(threading.get_ident())
+                yield i
+        finally:
+            seen.append(threading.get_ident())
+            closed.set()
+
+    it = iter(EngineThread(stream))
+    assert next(it) == 0 and next(it) == 1
+    it.close()
+    assert closed.wait(5)
+    assert len(set(seen)) == 1 and seen[0] != threading.get_ident()
+    assert len(seen) < 12  # stopped after the item being computed
+
+
+# -- the entry point ---------------------------------------------------------------------------
+def test_defaults_are_local_and_private(tmp_path: Path, tiny_model_dir: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import webui
+
+    for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE", "GRADIO_ANALYTICS_ENABLED"):
+        monkeypatch.setenv(name, "restored-after-this-test")
+
+    args = webui.parse_args(["--model-dir", str(tiny_model_dir), "--output-dir", str(tmp_path / "o"),
+                             "--cache-dir", str(tmp_path / "c")])
+    assert (args.host, args.port, args.precision) == ("127.0.0.1", 7860, "auto")
+    demo, ui, ctx = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
+    kw = webui.launch_kwargs(args, ui, ctx)
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and demo.analytics_enabled is False
+    assert kw["server_name"] == "127.0.0.1" and kw["share"] is False
+    assert kw["allowed_paths"] == [str((tmp_path / "o" / "takes").resolve()),
+                                   str((tmp_path / "o" / "voices").resolve())]
+    assert str(tiny_model_dir) in kw["blocked_paths"][0]
+    assert os.environ["GRADIO_TEMP_DIR"] == str((tmp_path / "c" / "gradio").resolve())
+    assert "ittsTips" in kw["head"]
+    tips = ui.tips_table()
+    assert tips["en"]["generate"] != tips["zh"]["generate"]
+    # Every control has a tooltip.
+    assert len(tips["en"]) > 40
