@@ -318,9 +318,8 @@ def test_missing_weights_give_a_clear_state(tmp_path: Path) -> None:
     assert controller.wait_ready(30) == ctl.MISSING
     status = controller.status()
     assert status.files is not None and not status.files.core_complete and "gpt.pth" in status.files.help
-    with pytest.raises(ctl.EngineBusyError):
-        with controller.session():
-            pass
+    with pytest.raises(ctl.EngineBusyError), controller.session():
+        pass
 
 
 def test_engine_thread_keeps_the_stream_on_one_thread_and_stops_early() -> None:
