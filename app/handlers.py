@@ -87,29 +87,33 @@ class AppContext:
 
 
 class EngineThread:
-    """Runs one engine stream on its own worker thread and hands its items over a queue.
+    """Runs one piece of streaming engine work on its own worker thread, holding the engine.
 
-    The engine holds a thread-owned lock while a stream runs, and Gradio resumes a generator on
-    whichever worker thread is free; pulling every item on one thread keeps the engine's lock on
-    the thread that took it. Closing the iterator early stops after the item being computed.
+    ``work(engine)`` is iterated entirely on the worker, inside :meth:`EngineController.session`:
+    the engine holds a thread-owned lock while a stream runs, and Gradio resumes a generator on
+    whichever thread is free. Items reach the consumer through a queue. Closing the consumer
+    (Stop, a closed tab) only raises a flag and returns at once: the worker finishes the item
+    being computed, drops the engine's stream on its own thread and releases the engine.
     """
 
-    def __init__(self, start: Callable[[], Iterable[Any]]) -> None:
-        self.result: Any = None
+    def __init__(self, controller: ctl.EngineController, work: Callable[[Any], Iterable[Any]]) -> None:
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, args=(start,), name="engine-run", daemon=True)
+        self._thread = threading.Thread(target=self._work, args=(controller, work), name="engine-run",
+                                        daemon=True)
         self._thread.start()
 
-    def _work(self, start: Callable[[], Iterable[Any]]) -> None:
+    def _work(self, controller: ctl.EngineController, work: Callable[[Any], Iterable[Any]]) -> None:
         try:
-            stream = start()
-            for item in stream:
-                self._queue.put(("item", item))
-                if self._stop.is_set():
-                    self._queue.put(("stopped", None))
-                    return  # dropping the stream here closes the engine's generator on this thread
-            self._queue.put(("done", getattr(stream, "result", None)))
+            with controller.session() as engine:
+                for item in work(engine):
+                    self._queue.put(("item", item))
+                    if self._stop.is_set():
+                        break  # leaving drops the stream here, closing the engine's generator on this thread
+                else:
+                    self._queue.put(("done", None))
+                    return
+            self._queue.put(("stopped", None))
         except BaseException as e:
             self._queue.put(("error", e))
 
@@ -119,16 +123,16 @@ class EngineThread:
                 kind, value = self._queue.get()
                 if kind == "item":
                     yield value
-                elif kind == "done":
-                    self.result = value
-                    return
                 elif kind == "error":
                     raise value
                 else:
                     return
         finally:
             self._stop.set()
-            self._thread.join()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
 
 def engine_failure(lang: str, exc: BaseException) -> str:
@@ -269,20 +273,30 @@ class Studio:
         voice, s, kwargs = checked
         yield Progress(t(lang, "progress.waiting"), 0.0)
         started = time.perf_counter()
+        speaker = str(self.ctx.voices.path_of(voice))
+
+        def work(tts: Any) -> Iterator[tuple[str, Any]]:
+            yield "total", len(tts.preview_text(s.text, segment_tokens=kwargs["segment_tokens"]).segments) or 1
+            stream = tts.stream(s.text, speaker, **kwargs)
+            for chunk in stream:
+                yield "chunk", chunk
+            yield "result", stream.result
+
+        total = 1
         try:
-            with self.ctx.controller.session() as tts:
-                total = len(tts.preview_text(s.text, segment_tokens=kwargs["segment_tokens"]).segments) or 1
-                yield Progress(t(lang, "progress.segment", n=1, total=total), 0.0)
-                speaker = str(self.ctx.voices.path_of(voice))
-                stream = EngineThread(lambda: tts.stream(s.text, speaker, **kwargs))
-                for chunk in stream:
-                    n = chunk.index + 1
-                    yield Chunk(np.asarray(chunk.audio, dtype=np.float32), int(chunk.sample_rate), chunk.index, total)
-                    if not chunk.is_last:
+            for kind, value in EngineThread(self.ctx.controller, work):
+                if kind == "total":
+                    total = value
+                    yield Progress(t(lang, "progress.segment", n=1, total=total), 0.0)
+                elif kind == "chunk":
+                    n = value.index + 1
+                    yield Chunk(np.asarray(value.audio, dtype=np.float32), int(value.sample_rate), value.index,
+                                total)
+                    if not value.is_last:
                         yield Progress(t(lang, "progress.segment", n=n + 1, total=total), n / total)
-                result = stream.result
-                yield Progress(t(lang, "progress.saving"), 1.0)
-                yield self._save(lang, result, voice, s, started=started)
+                else:
+                    yield Progress(t(lang, "progress.saving"), 1.0)
+                    yield self._save(lang, value, voice, s, started=started)
         except Exception as e:
             yield Failed(engine_failure(lang, e))
 

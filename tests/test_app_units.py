@@ -322,25 +322,37 @@ def test_missing_weights_give_a_clear_state(tmp_path: Path) -> None:
         pass
 
 
-def test_engine_thread_keeps_the_stream_on_one_thread_and_stops_early() -> None:
+def test_engine_thread_keeps_the_stream_on_one_thread_and_stops_early(ctx: AppContext) -> None:
+    import time
+
     seen: list[int] = []
     closed = threading.Event()
+    release = threading.Event()
 
-    def stream():
+    def work(engine):
+        assert isinstance(engine, FakeEngineForTests)
         try:
             for i in range(10):
                 seen.append(threading.get_ident())
+                if i == 2:
+                    release.wait(10)  # a slow segment still running when the user presses Stop
                 yield i
         finally:
             seen.append(threading.get_ident())
             closed.set()
 
-    it = iter(EngineThread(stream))
+    job = EngineThread(ctx.controller, work)
+    it = iter(job)
     assert next(it) == 0 and next(it) == 1
-    it.close()
-    assert closed.wait(5)
+    t0 = time.perf_counter()
+    it.close()  # must not wait for the running segment (Gradio closes from its event loop)
+    assert time.perf_counter() - t0 < 1.0
+    release.set()
+    assert closed.wait(5) and job.join(5)
     assert len(set(seen)) == 1 and seen[0] != threading.get_ident()
     assert len(seen) < 12  # stopped after the item being computed
+    with ctx.controller.session():  # and the engine is free again
+        pass
 
 
 # -- the entry point ---------------------------------------------------------------------------
