@@ -445,7 +445,8 @@ class IndexTTS2:
                                            steps=diffusion_steps, cfg_rate=cfg_rate,
                                            on_step=first_step if trace.enabled else None)
             if trace.enabled:  # the sampler keeps the prompt frames at zero
-                trace.put("A_mel_full", torch.cat([mel.new_zeros(1, mel.shape[1], voice.ref_mel.shape[-1]), mel], -1), i)
+                prompt = mel.new_zeros(1, mel.shape[1], voice.ref_mel.shape[-1])
+                trace.put("A_mel_full", torch.cat([prompt, mel], -1), i)
             trace.put("A_mel", mel, i)
             with stages("vocoder"):
                 wav = m.vocoder(mel)[0, 0].float().cpu().numpy()
