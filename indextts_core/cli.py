@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import IndexTTSError
+from .errors import IndexTTSError, InvalidOptionError
 
 
 def _cmd_make_test_model(args: argparse.Namespace) -> int:
@@ -67,6 +67,96 @@ def _cmd_text(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emotion_from_args(args: argparse.Namespace):
+    from .options import Emotion
+
+    chosen = [name for name, value in (("--emotion-audio", args.emotion_audio),
+                                       ("--emotion-vector", args.emotion_vector),
+                                       ("--emotion-text", args.emotion_text)) if value is not None]
+    if len(chosen) > 1:
+        raise InvalidOptionError(f"choose one emotion source, not {' and '.join(chosen)}")
+    if args.emotion_weight is not None and not chosen:
+        raise InvalidOptionError("--emotion-weight needs --emotion-audio, --emotion-vector or --emotion-text")
+    if args.emotion_text_max_tokens is not None and args.emotion_text is None:
+        raise InvalidOptionError("--emotion-text-max-tokens needs --emotion-text")
+    weight = 1.0 if args.emotion_weight is None else args.emotion_weight
+    if args.emotion_audio is not None:
+        return Emotion.from_audio(args.emotion_audio, weight)
+    if args.emotion_vector is not None:
+        try:
+            values = [float(v) for v in args.emotion_vector.split(",")]
+        except ValueError:
+            raise InvalidOptionError("--emotion-vector takes 8 numbers separated by commas") from None
+        return Emotion.from_vector(values, weight)
+    if args.emotion_text is not None:
+        return Emotion.from_text(args.emotion_text or None, weight, max_tokens=args.emotion_text_max_tokens)
+    return None
+
+
+def _duration_from_args(args: argparse.Namespace):
+    from .options import Duration
+
+    chosen = [(name, value) for name, value in (("--speed", args.speed), ("--duration-seconds", args.duration_seconds),
+                                                ("--tokens", args.tokens)) if value is not None]
+    if len(chosen) > 1:
+        raise InvalidOptionError(f"choose one length control, not {' and '.join(n for n, _ in chosen)}")
+    if not chosen:
+        return None
+    name, value = chosen[0]
+    return {"--speed": Duration.speed, "--duration-seconds": Duration.seconds, "--tokens": Duration.tokens}[name](value)
+
+
+def _sampling_from_args(args: argparse.Namespace):
+    from .options import Sampling
+
+    base = Sampling()
+    overrides = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),
+                                   ("num_beams", args.beams)) if v is not None}
+    if args.greedy and overrides:
+        flags = ", ".join("--" + k.replace("_", "-").replace("num-beams", "beams") for k in overrides)
+        raise InvalidOptionError(f"--greedy decodes without sampling and with one beam; drop {flags}")
+    common = {"repetition_penalty": base.repetition_penalty if args.repetition_penalty is None
+              else args.repetition_penalty,
+              "max_mel_tokens": base.max_mel_tokens if args.max_mel_tokens is None else args.max_mel_tokens}
+    if args.greedy:
+        return Sampling.greedy(**common)
+    return Sampling(**{**overrides, **common})
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .pipeline import IndexTTS2
+
+    if args.text is not None and args.text_file is not None:
+        raise InvalidOptionError("give the text with --text or --text-file, not both")
+    if args.text_file is not None:
+        text = sys.stdin.read() if args.text_file == "-" else Path(args.text_file).read_text(encoding="utf-8")
+    elif args.text is not None:
+        text = args.text
+    else:
+        raise InvalidOptionError("give the text to speak with --text or --text-file")
+    emotion, duration, sampling = _emotion_from_args(args), _duration_from_args(args), _sampling_from_args(args)
+    tts = IndexTTS2.from_pretrained(args.model_dir, device=args.device, dtype=args.dtype,
+                                    download=not args.offline)
+    if tts.is_test_model:
+        print("note: this is the tiny random-weight test model; it produces noise, not speech", file=sys.stderr)
+    result = tts.synthesize(text, args.voice, emotion=emotion, duration=duration, sampling=sampling, seed=args.seed,
+                            segment_tokens=args.segment_tokens, gap_ms=args.gap_ms,
+                            diffusion_steps=args.diffusion_steps, cfg_rate=args.guidance, trace=args.trace is not None)
+    out = result.save_wav(args.out)
+    if args.trace is not None:
+        import numpy as np
+
+        np.savez_compressed(args.trace, **result.trace)
+    asked = f" (requested {result.requested_seconds:.3f} s)" if result.requested_seconds is not None else ""
+    print(f"wrote {out}: {result.seconds:.3f} s{asked}, {len(result.segments)} segment(s), seed {result.seed}, "
+          f"{result.timings['total']:.2f} s to generate (RTF {result.rtf:.3f})")
+    for seg in result.segments if duration is None else ():
+        if not seg.stopped_naturally:
+            print(f"note: segment {seg.index + 1} ended at the code limit ({seg.num_codes} codes), not by itself",
+                  file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m indextts_core",
                                      description="IndexTTS-2 inference engine of IndexTTS Studio")
@@ -96,6 +186,45 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(exit status 1 when core files are missing)")
     p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("synth", help="speak a text in the voice of a clip and write a WAV file")
+    p.add_argument("--voice", required=True, help="speaker clip (wav, flac, ogg, mp3; the first 15 s are used)")
+    p.add_argument("--text", help="the text to speak")
+    p.add_argument("--text-file", help="read the text from a UTF-8 file ('-' for stdin)")
+    p.add_argument("--out", required=True, type=Path, help="WAV file to write (22.05 kHz, 16-bit)")
+    p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--dtype", default="auto", help="GPT precision: auto, fp32, fp16 or bf16")
+    p.add_argument("--offline", action="store_true", help="never download; fail if weights are missing")
+    g = p.add_argument_group("emotion (one source; default: the emotion of the voice clip)")
+    g.add_argument("--emotion-audio", metavar="FILE", help="take the emotion from another clip")
+    g.add_argument("--emotion-weight", metavar="A", type=float,
+                   help="0..1: blend toward the emotion clip, or scale the vector/text emotion (default 1)")
+    g.add_argument("--emotion-vector", metavar="V1,...,V8",
+                   help="intensities of happy,angry,sad,afraid,disgusted,melancholic,surprised,calm (0..1.2)")
+    g.add_argument("--emotion-text", metavar="TEXT", nargs="?", const="",
+                   help="describe the emotion in words (without TEXT: read it from the line itself)")
+    g.add_argument("--emotion-text-max-tokens", metavar="N", type=int, help="cap the emotion model's answer")
+    g = p.add_argument_group("length (one; default: free)")
+    g.add_argument("--speed", metavar="R", type=float, help="0.5..2.0; 2 is twice as fast")
+    g.add_argument("--duration-seconds", metavar="S", type=float, help="exact length of the whole output")
+    g.add_argument("--tokens", metavar="N", type=int, help="number of semantic codes (about 50 per second)")
+    g = p.add_argument_group("decoding (defaults: the reference's 3-beam sampling)")
+    g.add_argument("--greedy", action="store_true", help="no sampling, one beam (repetition penalty kept)")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--beams", type=int)
+    g.add_argument("--repetition-penalty", type=float)
+    g.add_argument("--max-mel-tokens", metavar="N", type=int, help="most codes per segment")
+    g.add_argument("--seed", metavar="S", type=int, help="makes the take reproducible")
+    g = p.add_argument_group("segments and sampler")
+    g.add_argument("--segment-tokens", metavar="N", type=int, default=120, help="most text tokens per segment")
+    g.add_argument("--gap-ms", metavar="MS", type=float, default=200, help="silence between segments")
+    g.add_argument("--diffusion-steps", type=int, default=25)
+    g.add_argument("--guidance", type=float, default=0.7, help="classifier-free guidance rate")
+    p.add_argument("--trace", metavar="FILE.npz", help="write the stage tensors (golden A_* names)")
+    p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("text", help="show how a text is normalised, tokenised and segmented (JSON)")
     p.add_argument("text", help="the text ('-' reads it from stdin)")

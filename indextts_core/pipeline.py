@@ -107,6 +107,17 @@ class EmotionAudioFeatures:
     trace: dict[str, Tensor] = field(default_factory=dict)
 
 
+@dataclass
+class EmotionState:
+    """The emotion of a take: the vector fed to the GPT and how it was made."""
+
+    emovec: Tensor  # (1, D) what the GPT is conditioned on
+    merged: Tensor  # (1, D) speaker emotion blended with the emotion clip's
+    clip_emovec: Tensor  # (1, D) from the emotion reference (or the speaker clip's emotion path)
+    speaker_emovec: Tensor  # (1, D) from the speaker features
+    weights: list[float] | None = None  # the 8 intensities, in the vector and text modes
+
+
 class Synthesis(Iterator[SegmentAudio]):
     """A running synthesis: iterate for each segment's audio; ``result`` holds the whole take after."""
 
@@ -344,13 +355,13 @@ class IndexTTS2:
                 voice = self._voice(speaker, fresh=trace_on)
             trace.update(voice.trace)
             with stages("emotion"):
-                emovec, weights = self._emotion(emotion, text, speaker, voice, seed, trace)
+                emo = self._emotion(emotion, text, speaker, voice, seed, trace)
 
             gap = np.zeros(gap_samples(gap_ms), dtype=np.float32)
             pieces: list[np.ndarray] = []
             infos: list[SegmentInfo] = []
             for i, ids in enumerate(preview.segment_ids):
-                wav, info = self._segment(i, ids, preview, voice, emovec, targets.segments[i], sampling, limit,
+                wav, info = self._segment(i, ids, preview, voice, emo, targets.segments[i], sampling, limit,
                                           seed, diffusion_steps, cfg_rate, stages, trace)
                 last = i == len(preview.segment_ids) - 1
                 if last and targets.total_samples is not None:
@@ -366,7 +377,7 @@ class IndexTTS2:
             result = SynthesisResult(audio=audio, sample_rate=SAMPLE_RATE, segments=infos,
                                      timings=dict(stages.seconds), seed=seed,
                                      requested_seconds=targets.requested_seconds,
-                                     emotion_vector=tuple(weights) if weights is not None else None,
+                                     emotion_vector=tuple(emo.weights) if emo.weights is not None else None,
                                      is_test_model=self.is_test_model)
             if trace_on:
                 trace.put("A_wav_int16", result.to_int16())
@@ -384,7 +395,7 @@ class IndexTTS2:
                                f"{targets.total_samples}-sample target")
         return wav[:want]
 
-    def _segment(self, i: int, ids: list[int], preview: TextPreview, voice: VoiceFeatures, emovec: Tensor,
+    def _segment(self, i: int, ids: list[int], preview: TextPreview, voice: VoiceFeatures, emo: EmotionState,
                  target: SegmentTarget, sampling: Sampling, limit: int, seed: int, diffusion_steps: int,
                  cfg_rate: float, stages: _Stages, trace: _Trace) -> tuple[np.ndarray, SegmentInfo]:
         m = self.models
@@ -392,9 +403,13 @@ class IndexTTS2:
         text_ids = torch.tensor([ids], dtype=torch.int32, device=dev)
         trace.put("A_text_ids", text_ids, i)
         with torch.inference_mode():
+            # The reference recomputes these per segment; they are the same every time.
+            trace.put("A_emo_vec_from_emo_audio", emo.clip_emovec, i)
+            trace.put("A_emo_vec_from_spk_audio", emo.speaker_emovec, i)
+            trace.put("A_emovec_merged", emo.merged, i)
+            trace.put("A_emovec_used", emo.emovec, i)
             with stages("gpt_generate"):
-                conds = m.gpt.conditioning(voice.latent, emovec)
-                trace.put("A_emovec_used", emovec, i)
+                conds = m.gpt.conditioning(voice.latent, emo.emovec)
                 trace.put("A_spk_cond_latent", voice.latent, i)
                 if trace.enabled:
                     trace.put("A_gpt_prefix_embeds", m.gpt.prefix_embeddings(conds, text_ids), i)
@@ -429,6 +444,9 @@ class IndexTTS2:
                 mel = m.s2mel.generate_mel(voice.prompt_condition, cond, voice.ref_mel, voice.style, noise.to(dev),
                                            steps=diffusion_steps, cfg_rate=cfg_rate,
                                            on_step=first_step if trace.enabled else None)
+            if trace.enabled:  # the sampler keeps the prompt frames at zero
+                prompt = mel.new_zeros(1, mel.shape[1], voice.ref_mel.shape[-1])
+                trace.put("A_mel_full", torch.cat([prompt, mel], -1), i)
             trace.put("A_mel", mel, i)
             with stages("vocoder"):
                 wav = m.vocoder(mel)[0, 0].float().cpu().numpy()
@@ -497,15 +515,16 @@ class IndexTTS2:
             cache.popitem(last=False)
 
     def _emotion(self, emotion: Emotion, text: str, speaker: AudioSource, voice: VoiceFeatures, seed: int,
-                 trace: _Trace) -> tuple[Tensor, list[float] | None]:
-        """The emotion vector fed to the GPT ``(1, D)``, and the 8 weights when a vector mode is used."""
+                 trace: _Trace) -> EmotionState:
         weights: list[float] | None = None
         if emotion.mode in ("vector", "text"):
             if emotion.mode == "text":
-                analysis = self._require_emotion_model().analyze(emotion.text or text,
-                                                                 max_new_tokens=emotion.text_max_tokens)
+                analysis = self._require_emotion_model().analyze(
+                    emotion.text or text, max_new_tokens=emotion.text_max_tokens, keep_logits=trace.enabled)
                 values = analysis.vector
                 trace.update({"A_qwen_input_ids": analysis.input_ids, "A_qwen_generated_ids": analysis.generated_ids})
+                if analysis.step_logits is not None:
+                    trace.put("A_qwen_step_logits", analysis.step_logits)
                 trace.put("A_qwen_emotion_vector", np.asarray(values, dtype=np.float64))
             else:
                 values = list(emotion.vector)
@@ -521,12 +540,10 @@ class IndexTTS2:
         trace.update(clip.trace)
         alpha = emotion.weight if use_clip else 1.0
         merged = voice.emovec + alpha * (clip.emovec - voice.emovec)
-        for i in range(max(1, 1 if not trace.multi else self._segments_in(trace))):
-            trace.put("A_emo_vec_from_emo_audio", clip.emovec, i if trace.multi else None)
-            trace.put("A_emo_vec_from_spk_audio", voice.emovec, i if trace.multi else None)
-            trace.put("A_emovec_merged", merged, i if trace.multi else None)
+        state = EmotionState(emovec=merged, merged=merged, clip_emovec=clip.emovec,
+                             speaker_emovec=voice.emovec, weights=weights)
         if weights is None:
-            return merged, None
+            return state
 
         m = self.models
         rng = torch.Generator("cpu").manual_seed(seed)
@@ -536,11 +553,8 @@ class IndexTTS2:
                                                   merged.float())
         trace.put("A_emo_matrix_index", np.asarray(rows, dtype=np.int64))
         trace.put("A_emovec_mat", emovec_mat)
-        return emovec.to(merged.dtype), weights
-
-    @staticmethod
-    def _segments_in(trace: _Trace) -> int:
-        return trace.segments
+        state.emovec = emovec.to(merged.dtype)
+        return state
 
     def _require_emotion_model(self) -> QwenEmotion:
         if self._emotion_model is None:
