@@ -121,6 +121,7 @@ class EngineController:
         self._download: models.DownloadManager | None = None
         self._loader: threading.Thread | None = None
         self._settled = threading.Event()  # set once the first load attempt has ended
+        self._loaded_on: tuple[str, str] | None = None  # (device, dtype) of the last loaded engine
 
     # -- state ------------------------------------------------------------------------
     def _set(self, state: str, detail: str = "") -> None:
@@ -222,6 +223,8 @@ class EngineController:
             self._set(FAILED, fields.get("detail", key))
             return
         self._load_seconds = time.perf_counter() - t0
+        self._loaded_on = (str(getattr(self._engine, "device", self.device)),
+                           str(getattr(self._engine, "dtype", self.precision)).replace("torch.", ""))
         self._set(READY)
 
     @contextlib.contextmanager
@@ -267,12 +270,12 @@ class EngineController:
     def status(self) -> EngineStatus:
         engine = self._engine
         memory: dict[str, Any] = {}
-        device, precision = self.device, self.precision
+        device, precision = self._loaded_on or (self.device, self.precision)
         if engine is not None:
             with contextlib.suppress(Exception):
                 memory = dict(engine.memory_info())
-            device = str(getattr(engine, "device", device))
-            precision = str(getattr(engine, "dtype", precision)).replace("torch.", "")
+        if memory.get("allocated_mb") is None:
+            memory["process_mb"] = process_memory_mb()
         with self._state_lock:
             state, detail = self._state, self._detail
         download = self._download.snapshot() if self._download is not None else None
@@ -284,6 +287,18 @@ class EngineController:
         return EngineStatus(state=state, model_dir=self.model_dir, device=device, precision=precision,
                             is_test_model=self.is_test_model, detail=detail, memory=memory,
                             load_seconds=self._load_seconds, download=download, files=files)
+
+
+def process_memory_mb() -> float | None:
+    """This process's resident memory (Linux; None elsewhere): what the models use on the CPU."""
+    try:
+        import os
+
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _free_cuda_cache() -> None:

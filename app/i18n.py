@@ -312,6 +312,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status.precision": ("Precision", "精度"),
     "status.memory": ("Memory in use", "已用显存/内存"),
     "status.memory.value": ("{allocated} allocated, {reserved} reserved", "已分配 {allocated}，已保留 {reserved}"),
+    "status.memory.process": ("{size} of RAM used by the app (CPU)", "应用占用内存 {size}（CPU）"),
     "status.load_time": ("Load time", "加载用时"),
     "status.files": ("Files", "文件"),
     "status.files.summary": ("{present} of {total} files present ({size})", "{present}/{total} 个文件已就绪（{size}）"),
@@ -319,13 +320,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status.download.progress": ("{done} of {total} ({pct:.0f}%), {speed}/s — {current}",
                                  "{done} / {total}（{pct:.0f}%），{speed}/秒 —— {current}"),
     "status.offline": (
-        "**Offline?** Copy the IndexTTS-2 files (from https://huggingface.co/IndexTeam/IndexTTS-2, including "
-        "`hf_cache/` and `qwen0.6bemo4-merge/`) into `{path}` on another computer, or start with "
-        "`--model-dir` pointing at a folder that has them. `--test-model` runs a tiny noise-only model "
-        "without any download.",
-        "**离线使用？** 在其他电脑上下载 IndexTTS-2 文件（https://huggingface.co/IndexTeam/IndexTTS-2，包括 "
-        "`hf_cache/` 和 `qwen0.6bemo4-merge/`），复制到 `{path}`；或用 `--model-dir` 指向已有这些文件的文件夹。"
-        "`--test-model` 无需下载即可运行一个只产生噪声的极小模型。"),
+        "**Offline?** Download the IndexTTS-2 files on a computer with internet (from "
+        "https://huggingface.co/IndexTeam/IndexTTS-2, including `hf_cache/` and `qwen0.6bemo4-merge/`; the list "
+        "below says where each file comes from and goes) and copy them into `{path}`, or start with `--model-dir` "
+        "pointing at a folder that has them. `--test-model` runs a tiny noise-only model without any download.",
+        "**离线使用？** 在能上网的电脑上下载 IndexTTS-2 文件（https://huggingface.co/IndexTeam/IndexTTS-2，"
+        "包括 `hf_cache/` 和 `qwen0.6bemo4-merge/`；下方列表写明每个文件的来源和位置），复制到 `{path}`；"
+        "或用 `--model-dir` 指向已有这些文件的文件夹。`--test-model` 无需下载即可运行一个只产生噪声的极小模型。"),
     "status.outputs": ("Takes folder", "结果文件夹"),
     "status.streaming": ("Live playback", "实时播放"),
     "status.streaming.on": ("streamed while generating", "生成时流式播放"),

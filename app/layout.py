@@ -491,9 +491,15 @@ class StudioUI:
         frame, ids = self._history_frame(lang)
         recent, recent_ids = self._recent_update(lang)
         status = self.ctx.controller.status()
-        return [*self.texts_for(lang), views.banner(lang, status), self._status_html(lang, status),
+        texts = self.texts_for(lang)
+        texts[self._text_index(self.download_btn)] = gr.Button(value=t(lang, "btn.download_model"),
+                                                               visible=self._download_needed(status))
+        return [*texts, views.banner(lang, status), self._status_html(lang, status),
                 frame, ids, t(lang, "history.folder", path=self.ctx.dirs.takes_dir), recent, recent_ids,
                 gr.skip(), gr.Timer(active=status.state in (ctl.LOADING, ctl.DOWNLOADING))]
+
+    def _text_index(self, comp: Any) -> int:
+        return next(i for i, (c, _) in enumerate(self.texts) if c is comp)
 
     def _status_html(self, lang: str, status: ctl.EngineStatus | None = None) -> str:
         status = status or self.ctx.controller.status()
@@ -503,7 +509,14 @@ class StudioUI:
     def on_tick(self, lang: str) -> list[Any]:
         status = self.ctx.controller.status()
         busy = status.state in (ctl.LOADING, ctl.DOWNLOADING)
-        return [views.banner(lang, status), self._status_html(lang, status), gr.Timer(active=busy)]
+        return [views.banner(lang, status), self._status_html(lang, status), gr.Timer(active=busy),
+                gr.Button(visible=self._download_needed(status))]
+
+    @staticmethod
+    def _download_needed(status: ctl.EngineStatus) -> bool:
+        """The download button only matters while files are missing."""
+        missing = status.files is not None and not status.files.complete and not status.files.is_test_model
+        return missing and status.state != ctl.DOWNLOADING
 
     def on_voice(self, lang: str, path: str | None) -> list[Any]:
         voice, report, error = self.studio.add_voice(path)
@@ -779,7 +792,8 @@ class StudioUI:
             None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv).then(
             self.on_text, [lang, self.text, self.form["segment_tokens"]],
             [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state], **priv)
-        self.timer.tick(self.on_tick, [lang], [self.banner, self.status_html, self.timer], **priv)
+        tick_outs = [self.banner, self.status_html, self.timer, self.download_btn]
+        self.timer.tick(self.on_tick, [lang], tick_outs, **priv)
 
         voice_outs = [self.voice, self.voice_note, self.recent, self.recent_ids]
         self.voice.upload(self.on_voice, [lang, self.voice], voice_outs, **priv)
@@ -788,7 +802,7 @@ class StudioUI:
         self.recent.select(self.on_recent, [lang, self.recent_ids], voice_outs, **priv)
 
         text_outs = [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state]
-        for ev in (self.text.change, self.form["segment_tokens"].release):
+        for ev in (self.text.change, self.form["segment_tokens"].change):
             ev(self.on_text, [lang, self.text, self.form["segment_tokens"]], text_outs, trigger_mode="always_last",
                show_progress="hidden", **priv)
         self.poly_char.input(self.on_poly_char, [self.poly_state, self.poly_char], [self.poly_reading], **priv)
@@ -829,7 +843,7 @@ class StudioUI:
         self.unload_btn.click(self.on_unload, [lang], status_outs, concurrency_id=ENGINE, concurrency_limit=1, **priv)
         self.load_btn.click(self.on_load_model, [lang], status_outs, concurrency_id=ENGINE, concurrency_limit=1,
                             **priv)
-        self.refresh_btn.click(self.on_tick, [lang], [self.banner, self.status_html, self.timer], **priv)
+        self.refresh_btn.click(self.on_tick, [lang], tick_outs, **priv)
         self.download_btn.click(self.on_download, [lang], [self.status_html, self.banner, self.timer], **priv)
 
         self.api_btn.click(self.api_synthesize, [self.api_voice, self.api_emotion_audio, self.api_settings],

@@ -160,6 +160,8 @@ def status_panel(lang: str, status: ctl.EngineStatus, *, output_dir: str, stream
     if mem.get("allocated_mb") is not None:
         memory = t(lang, "status.memory.value", allocated=human_bytes(mem["allocated_mb"] * 2**20),
                    reserved=human_bytes((mem.get("reserved_mb") or 0) * 2**20))
+    elif mem.get("process_mb") is not None:
+        memory = t(lang, "status.memory.process", size=human_bytes(mem["process_mb"] * 2**20))
     else:
         memory = "—"
     state = _state_text(lang, status.state)
@@ -177,7 +179,10 @@ def status_panel(lang: str, status: ctl.EngineStatus, *, output_dir: str, stream
         rows.append((t(lang, "status.load_time"), f"{status.load_seconds:.1f} s"))
     if status.download is not None and status.download.state != "idle":
         line = status.download.error if status.download.error else _download_line(lang, status.download)
-        rows.append((t(lang, "status.download"), (line or status.download.state).splitlines()[0]))
+        lines = (line or status.download.state).splitlines()
+        # The engine's message starts with what is missing; the "Reason:" line says why.
+        reason = next((x for x in lines if x.startswith("Reason:")), lines[0])
+        rows.append((t(lang, "status.download"), reason))
     rows.append((t(lang, "status.outputs"), output_dir))
     rows.append((t(lang, "status.streaming"), t(lang, "status.streaming.on" if streaming else "status.streaming.off")))
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)

@@ -379,3 +379,51 @@ def test_defaults_are_local_and_private(tmp_path: Path, tiny_model_dir: Path,
     assert tips["en"]["generate"] != tips["zh"]["generate"]
     # Every control has a tooltip.
     assert len(tips["en"]) > 40
+
+
+def test_test_model_flag_uses_a_built_tiny_checkpoint(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from app import webui
+
+    args = webui.parse_args(["--test-model", "--model-dir", str(tiny_model_dir)])
+    assert webui.resolve_model_dir(args, AppDirs(tmp_path / "o", tmp_path / "c")) == tiny_model_dir.resolve()
+    assert ctl.EngineController(tiny_model_dir).is_test_model
+
+
+def test_first_launch_downloads_with_progress_then_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Missing weights: the controller downloads them (progress for the page), then loads the engine."""
+    import time
+
+    from huggingface_hub import constants as hf_constants
+
+    from app import views
+    from indextts_core import layout
+
+    from .fake_hub import FakeHub
+    from .test_download import _repo_files
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "INDEXTTS_MODEL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-hub-cache"))
+    hub = FakeHub(_repo_files()).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        gpt = (layout.MAIN_REPO, layout.GPT)
+        hub.hold[gpt] = threading.Event()
+        controller = ctl.EngineController(tmp_path / "model", factory=FakeEngineForTests.from_pretrained)
+        controller.start()
+        for _ in range(500):
+            status = controller.status()
+            if status.download is not None and status.download.current == layout.GPT:
+                break
+            time.sleep(0.02)
+        assert status.state == ctl.DOWNLOADING
+        assert 0 < status.download.done_bytes < status.download.total_bytes
+        assert "Downloading the model weights" in views.banner("en", status)
+        panel = views.status_panel("en", status, output_dir="out", streaming=False)
+        assert "<progress" in panel and "gpt.pth" in panel
+        hub.hold[gpt].set()
+        assert controller.wait_ready(60) == ctl.READY
+        assert controller.status().files.core_complete
+    finally:
+        hub.stop()

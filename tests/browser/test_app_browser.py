@@ -241,7 +241,9 @@ def test_bad_inputs_say_what_to_do(browser, server: AppServer) -> None:
         assert "Add a voice first" in page.locator("#message").inner_text()
         shot(page, "5a-no-voice")
 
-        upload_voice(page)
+        # A voice used before is one click away.
+        page.locator("#recent-voices button").first.click()
+        page.wait_for_selector("#voice-note .itts-ok")
         page.locator("#generate").click()
         page.wait_for_function("() => document.querySelector('#message')?.innerText.includes('Type the text')")
         shot(page, "5b-empty-text")
@@ -256,3 +258,31 @@ def test_bad_inputs_say_what_to_do(browser, server: AppServer) -> None:
         shot(page, "5c-invalid-pinyin")
     finally:
         page.context.close()
+
+
+def test_pinyin_helper_inserts_the_chosen_reading(page) -> None:
+    page.locator("#text textarea").fill("我们最重要的是开心")
+    page.locator("#pinyin-acc").get_by_text("Pinyin helper").click()
+    page.wait_for_function("() => document.querySelector('#pinyin-note')?.innerText.includes('several readings')")
+    page.locator("#pinyin-char input").click()
+    page.get_by_role("option", name=re.compile("^重 ")).click()
+    page.locator("#pinyin-reading label", has_text="chong2").click()
+    page.locator("#pinyin-insert").click()
+    page.wait_for_function("() => document.querySelector('#text textarea')?.value === '我们最重[chong2]要的是开心'")
+    assert "chong2" in page.locator("#pinyin-message").inner_text()
+    page.wait_for_function("() => document.querySelector('#text-preview')?.innerText.includes('CHONG2')")
+    assert page.locator("#pinyin-error").count() == 0
+    shot(page, "6-pinyin-helper")
+
+
+def test_status_panel_unload_and_load(page) -> None:
+    page.locator("#tab-status-button").click()
+    panel = page.locator("#status-panel")
+    panel.get_by_text("tiny test model").wait_for()
+    assert "cpu" in panel.inner_text() and "ready" in panel.inner_text()
+    page.locator("#unload-model").click()
+    page.wait_for_function("() => document.querySelector('#status-message')?.innerText.includes('unloaded')")
+    assert "unloaded" in panel.inner_text()
+    shot(page, "7-status-unloaded")
+    page.locator("#load-model").click()
+    page.wait_for_function("() => document.querySelector('#status-panel')?.innerText.includes('ready')")
