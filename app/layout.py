@@ -20,7 +20,7 @@ from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE, SPEED_RANGE
 from . import controller as ctl
 from . import text_tools, views
 from .handlers import AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure, random_seed
-from .i18n import LANG_CHOICES, STRINGS, detect_language, emotion_name, t
+from .i18n import LANG_CHOICES, detect_language, emotion_name, t
 from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vector
 
 log = logging.getLogger(__name__)
@@ -868,14 +868,9 @@ def build_demo(ctx: AppContext) -> tuple[gr.Blocks, StudioUI]:
 
 
 def head_html(ui: StudioUI) -> str:
-    return TIPS_JS.replace("__TIPS__", json.dumps(ui.tips_table(), ensure_ascii=False))
-
-
-def all_keys_used(ui: StudioUI) -> set[str]:
-    keys = set(ui.tips.values())
-    for _, tx in ui.texts:
-        keys.update(k for k in (tx.label, tx.info, tx.placeholder, tx.value) if k)
-    return keys & set(STRINGS)
+    # "</" is escaped so that no tooltip text can end the script element early.
+    tips = json.dumps(ui.tips_table(), ensure_ascii=False).replace("</", "<\\/")
+    return TIPS_JS.replace("__TIPS__", tips)
 
 
 __all__ = ["CSS", "StudioUI", "build_demo", "head_html", "wav_bytes"]
