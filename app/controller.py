@@ -247,12 +247,9 @@ class EngineController:
                     _free_cuda_cache()
                 raise
 
-    def acquire(self, *, load: bool = True) -> contextlib.AbstractContextManager[Any]:
-        return self.session(load=load)
-
-    def peek(self) -> Any:
-        """The loaded engine for read-only helpers (text preview) without waiting; None if not loaded."""
-        return self._engine
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
 
     def unload(self) -> bool:
         """Free all models (waits for running work). Returns False when nothing was loaded."""

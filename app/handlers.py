@@ -172,21 +172,13 @@ class Studio:
 
     # -- text -------------------------------------------------------------------------
     def preview(self, text: str, segment_tokens: int) -> tuple[Any | None, list[str], str | None]:
-        """(TextPreview or None when no text front end is available, invalid pinyin words, error sentence).
-
-        The loaded engine's own preview is used when there is one; otherwise the model folder's
-        text front end answers, so the preview works while the model loads.
-        """
+        """(TextPreview or None when the model folder has no text files yet, invalid pinyin, error sentence)."""
         text = text or ""
         invalid = self.ctx.text.invalid_pinyin(text)
         if not text.strip():
             return None, invalid, None
-        seg = max(1, int(segment_tokens or 120))
-        engine = self.ctx.controller.peek()
         try:
-            if engine is not None:
-                return engine.preview_text(text, segment_tokens=seg), invalid, None
-            return self.ctx.text.preview(text, seg), invalid, None
+            return self.ctx.text.preview(text, max(1, int(segment_tokens or 120))), invalid, None
         except (TextError, InvalidOptionError) as e:
             return None, invalid, str(e)
         except Exception as e:  # the preview must never break typing

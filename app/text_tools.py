@@ -70,35 +70,32 @@ def apply_reading(text: str, index: int, reading: str) -> str:
 
 
 class TextTools:
-    """A text front end for one model folder: previews and pinyin checks without the engine.
+    """The UI's own text front end for the model folder: previews and pinyin checks.
 
-    The engine's own ``preview_text`` is preferred when it is loaded (see :mod:`app.handlers`);
-    this one answers while the model loads or when it is unloaded. Built lazily and only once.
+    It is the same :class:`TextFrontend` the engine builds from the folder, but a separate
+    instance used under its own lock, so typing never touches the engine's objects while a
+    take is being generated, and previews work while the model loads or is unloaded.
+    Built on first use; retried later if the folder had no ``bpe.model`` yet.
     """
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = Path(model_dir)
         self._frontend: TextFrontend | None = None
-        self._failed = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def frontend(self) -> TextFrontend | None:
         with self._lock:
-            if self._frontend is None and not self._failed:
+            if self._frontend is None:
                 try:
                     self._frontend = TextFrontend.from_model_dir(self.model_dir)
                 except Exception as e:  # no bpe.model yet (weights missing): no preview until then
-                    log.info("no text front end for %s: %s", self.model_dir, e)
-                    self._failed = True
+                    log.debug("no text front end for %s yet: %s", self.model_dir, e)
             return self._frontend
 
-    def reset(self) -> None:
-        with self._lock:
-            self._frontend, self._failed = None, False
-
     def preview(self, text: str, segment_tokens: int) -> TextPreview | None:
-        fe = self.frontend()
-        return None if fe is None else fe.preview(text, segment_tokens)
+        with self._lock:
+            fe = self.frontend()
+            return None if fe is None else fe.preview(text, segment_tokens)
 
     def invalid_pinyin(self, text: str) -> list[str]:
         """Pinyin in ``text`` the model cannot read, each as written (empty list when all is fine).
@@ -108,6 +105,10 @@ class TextTools:
         """
         if not text or not _CJK.search(text):
             return []
+        with self._lock:
+            return self._invalid_pinyin(text)
+
+    def _invalid_pinyin(self, text: str) -> list[str]:
         bad: list[str] = []
         fe = self.frontend()
         if fe is not None:

@@ -303,9 +303,10 @@ def test_reuse_restores_settings_and_voice(ctx: AppContext) -> None:
 
 
 def test_unload_frees_the_engine_and_the_next_take_reloads(ctx: AppContext) -> None:
-    engine = ctx.controller.peek()
+    with ctx.controller.session() as engine:
+        pass
     assert Studio(ctx).unload() and engine.closed
-    assert ctx.controller.state == ctl.UNLOADED and ctx.controller.peek() is None
+    assert ctx.controller.state == ctl.UNLOADED and not ctx.controller.loaded
     assert not Studio(ctx).unload()
     assert isinstance(run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="hi")))[-1], Finished)
     assert ctx.controller.state == ctl.READY
