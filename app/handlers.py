@@ -86,6 +86,10 @@ class AppContext:
                    text=TextTools(controller.model_dir), streaming=streaming)
 
 
+HEARTBEAT = object()
+HEARTBEAT_S = 0.25
+
+
 class EngineThread:
     """Runs one piece of streaming engine work on its own worker thread, holding the engine.
 
@@ -118,9 +122,18 @@ class EngineThread:
             self._queue.put(("error", e))
 
     def __iter__(self) -> Iterator[Any]:
+        """The work's items; :data:`HEARTBEAT` every ``HEARTBEAT_S`` while waiting for one.
+
+        The heartbeats let the consumer yield often: a generator can only be closed between
+        two of its steps, so Gradio's Stop takes effect within a heartbeat, not a segment.
+        """
         try:
             while True:
-                kind, value = self._queue.get()
+                try:
+                    kind, value = self._queue.get(timeout=HEARTBEAT_S)
+                except queue.Empty:
+                    yield HEARTBEAT
+                    continue
                 if kind == "item":
                     yield value
                 elif kind == "error":
@@ -275,17 +288,24 @@ class Studio:
             yield "result", stream.result
 
         total = 1
+        waiting = Progress(t(lang, "progress.waiting"), None)
         try:
-            for kind, value in EngineThread(self.ctx.controller, work):
+            for item in EngineThread(self.ctx.controller, work):
+                if item is HEARTBEAT:
+                    yield waiting
+                    continue
+                kind, value = item
                 if kind == "total":
                     total = value
-                    yield Progress(t(lang, "progress.segment", n=1, total=total), 0.0)
+                    waiting = Progress(t(lang, "progress.segment", n=1, total=total), 0.0)
+                    yield waiting
                 elif kind == "chunk":
                     n = value.index + 1
                     yield Chunk(np.asarray(value.audio, dtype=np.float32), int(value.sample_rate), value.index,
                                 total)
                     if not value.is_last:
-                        yield Progress(t(lang, "progress.segment", n=n + 1, total=total), n / total)
+                        waiting = Progress(t(lang, "progress.segment", n=n + 1, total=total), n / total)
+                        yield waiting
                 else:
                     yield Progress(t(lang, "progress.saving"), 1.0)
                     yield self._save(lang, value, voice, s, started=started)
@@ -307,16 +327,29 @@ class Studio:
         if seed is None:
             seed = secrets.randbelow(2**31)
         s = dataclasses.replace(s, seed=seed)
-        yield Progress(t(lang, "progress.waiting"), 0.0)
+        speaker = str(self.ctx.voices.path_of(voice))
+
+        def work(tts: Any) -> Iterator[tuple[int, str, TakeSettings, Any, float]]:
+            for i, label in enumerate(labels):
+                sv = s.with_emotion_label(label)
+                started = time.perf_counter()
+                yield i, label, sv, tts.synthesize(sv.text, speaker, **sv.engine_kwargs()), started
+
+        waiting = Progress(t(lang, "progress.waiting"), 0.0)
+        yield waiting
         try:
-            with self.ctx.controller.session() as tts:
-                for i, label in enumerate(labels):
-                    yield Progress(t(lang, "progress.variant", n=i + 1, total=len(labels),
-                                     name=emotion_name(lang, label)), i / len(labels))
-                    sv = s.with_emotion_label(label)
-                    started = time.perf_counter()
-                    result = tts.synthesize(sv.text, str(self.ctx.voices.path_of(voice)), **sv.engine_kwargs())
-                    yield self._save(lang, result, voice, sv, kind="variant", variant=label, started=started)
+            started_label = 0
+            for item in EngineThread(self.ctx.controller, work):
+                if item is HEARTBEAT:
+                    if started_label < len(labels):
+                        name = emotion_name(lang, labels[started_label])
+                        waiting = Progress(t(lang, "progress.variant", n=started_label + 1, total=len(labels),
+                                             name=name), started_label / len(labels))
+                    yield waiting
+                    continue
+                i, label, sv, result, started = item
+                started_label = i + 1
+                yield self._save(lang, result, voice, sv, kind="variant", variant=label, started=started)
         except Exception as e:
             yield Failed(engine_failure(lang, e))
 

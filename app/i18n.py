@@ -197,6 +197,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                      "用所选音色朗读文本，每段完成即播放。"),
     "stop": ("Stop", "停止"),
     "stop.tip": ("Stop after the segment being generated.", "当前段生成完后停止。"),
+    "stopped": ("Stopped. What was not finished is not saved; your inputs are kept.",
+                "已停止。未完成的部分不会保存；输入内容已保留。"),
     "live.label": ("Live preview (segments as they finish)", "实时预览（逐段播放）"),
     "live.tip": ("Each segment plays as soon as it is ready.", "每段完成后立即播放。"),
     "take.label": ("Your take", "生成结果"),

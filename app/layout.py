@@ -713,6 +713,10 @@ class StudioUI:
         return [*values, str(voice) if voice else gr.skip(),
                 views.message("ok" if voice else "warn", msg), gr.Tabs(selected="synth")]
 
+    def on_stop(self, lang: str) -> list[Any]:
+        msg = views.message("warn", t(lang, "stopped"))
+        return [msg, msg]
+
     def on_unload(self, lang: str) -> list[Any]:
         done = self.studio.unload()
         msg = views.message("ok", t(lang, "unloaded" if done else "nothing_loaded"))
@@ -827,7 +831,7 @@ class StudioUI:
                                      [self.variant_msg, *self.variant_slots, self.history_table, self.history_ids],
                                      concurrency_id=ENGINE, concurrency_limit=1, show_progress_on=[self.variant_msg],
                                      **priv)
-        self.stop_btn.click(None, None, None, cancels=[gen, var], **priv)
+        self.stop_btn.click(self.on_stop, [lang], [self.message, self.variant_msg], cancels=[gen, var], **priv)
 
         self.history_table.select(self.on_history_select, [lang, self.history_ids],
                                   [self.history_audio, self.history_info, self.history_sel, self.history_download,

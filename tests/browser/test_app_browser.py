@@ -221,16 +221,18 @@ def test_history_lists_takes_and_reuses_settings(page, server: AppServer) -> Non
 
 
 def test_switch_language_to_chinese_and_back(page) -> None:
+    from playwright.sync_api import expect
+
     page.locator("#lang label", has_text="中文").click()
-    page.wait_for_function("() => document.querySelector('#generate')?.innerText.trim() === '生成'")
-    assert page.locator("#tab-history-button").inner_text().strip() == "历史记录"
-    assert "音色" in page.locator("#voice").inner_text()
-    assert page.locator("#generate").get_attribute("title").startswith("用所选音色")
+    expect(page.locator("#generate")).to_have_text("生成")
+    expect(page.locator("#tab-history-button")).to_have_text("历史记录")
+    expect(page.locator("#voice")).to_contain_text("音色参考")
+    expect(page.locator("#generate")).to_have_attribute("title", re.compile("^用所选音色"))
     shot(page, "4-chinese")
     page.locator("#lang label", has_text="English").click()
-    page.wait_for_function("() => document.querySelector('#generate')?.innerText.trim() === 'Generate'")
-    assert page.locator("#tab-history-button").inner_text().strip() == "History"
-    assert page.locator("#generate").get_attribute("title").startswith("Read the text")
+    expect(page.locator("#generate")).to_have_text("Generate")
+    expect(page.locator("#tab-history-button")).to_have_text("History")
+    expect(page.locator("#generate")).to_have_attribute("title", re.compile("^Read the text"))
 
 
 def test_bad_inputs_say_what_to_do(browser, server: AppServer) -> None:
@@ -273,6 +275,27 @@ def test_pinyin_helper_inserts_the_chosen_reading(page) -> None:
     page.wait_for_function("() => document.querySelector('#text-preview')?.innerText.includes('CHONG2')")
     assert page.locator("#pinyin-error").count() == 0
     shot(page, "6-pinyin-helper")
+
+
+def test_stop_ends_a_long_take_and_the_next_one_runs(page) -> None:
+    page.locator("#tab-synth-button").click()
+    page.locator("#text textarea").fill(" ".join(f"Sentence number {n} is here." for n in range(1, 13)))
+    set_number(page, "#segment-tokens input[type=number]", 20)
+    set_number(page, "#diffusion-steps input[type=number]", 10)  # slower segments: Stop lands mid-take
+    page.wait_for_function("() => /[2-9] segment/.test(document.querySelector('#text-preview')?.innerText)",
+                           timeout=60_000)
+    page.locator("#generate").click()
+    page.wait_for_function("() => document.querySelector('#message')?.innerText.includes('segment 2 of')",
+                           timeout=GENERATION_TIMEOUT_MS)
+    page.locator("#stop").click()
+    page.wait_for_function("() => document.querySelector('#message')?.innerText.includes('Stopped')")
+    shot(page, "8-stopped")
+    page.locator("#text textarea").fill("Short again.")
+    set_number(page, "#segment-tokens input[type=number]", 120)
+    set_number(page, "#diffusion-steps input[type=number]", FAST["diffusion_steps"])
+    page.locator("#generate").click()
+    page.wait_for_selector("#message .itts-ok, #message .itts-error", timeout=GENERATION_TIMEOUT_MS)
+    assert page.locator("#message .itts-ok").count() == 1, page.locator("#message").inner_text()
 
 
 def test_status_panel_unload_and_load(page) -> None:
