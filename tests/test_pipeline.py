@@ -150,3 +150,16 @@ def test_microphone_tuple_voice(tts: IndexTTS2):
     r = tts.synthesize(SHORT, (sr, data), sampling=FAST, seed=1)
     ref = tts.synthesize(SHORT, VOICE, sampling=FAST, seed=1)
     np.testing.assert_array_equal(r.audio, ref.audio)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_reduced_precision_gpt(tiny_model_dir, test_device, dtype):
+    import torch
+
+    tts16 = IndexTTS2.from_pretrained(tiny_model_dir, device=test_device, dtype=dtype, download=False)
+    assert tts16.dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    assert next(tts16.models.gpt.parameters()).dtype == tts16.dtype
+    assert next(tts16.models.s2mel.parameters()).dtype == torch.float32  # as the reference keeps it
+    r = tts16.synthesize(SHORT, VOICE, emotion=Emotion.from_label("happy", 0.7), seed=1,
+                         sampling=Sampling.greedy(max_mel_tokens=16))
+    assert np.isfinite(r.audio).all() and len(r.audio) == target_mel_frames(r.segments[0].num_codes) * HOP
