@@ -158,18 +158,22 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviations: scripts depend on the exact option names, and "--emotion" must not guess.
     parser = argparse.ArgumentParser(prog="python -m indextts_core",
                                      description="IndexTTS-2 inference engine of IndexTTS Studio")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("make-test-model", help="write a tiny random-weight checkpoint folder")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, allow_abbrev=False, **kwargs)
+
+    p = command("make-test-model", help="write a tiny random-weight checkpoint folder")
     p.add_argument("dir", help="folder to create")
     p.set_defaults(func=_cmd_make_test_model)
 
     model_dir_help = ("model folder (default: $INDEXTTS_MODEL_DIR, else "
                       "<user cache>/indextts-studio/IndexTTS-2)")
-    p = sub.add_parser("download", help="download the IndexTTS-2 weights (resumes an interrupted download)",
+    p = command("download", help="download the IndexTTS-2 weights (resumes an interrupted download)",
                        description="Download the missing IndexTTS-2 files from the Hugging Face Hub, or "
                                    "from the mirror set in HF_ENDPOINT (e.g. https://hf-mirror.com).")
     p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
@@ -182,12 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no network: only check the folder and local Hugging Face caches")
     p.set_defaults(func=_cmd_download)
 
-    p = sub.add_parser("status", help="show which model files are present, partial or missing "
+    p = command("status", help="show which model files are present, partial or missing "
                                       "(exit status 1 when core files are missing)")
     p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
     p.set_defaults(func=_cmd_status)
 
-    p = sub.add_parser("synth", help="speak a text in the voice of a clip and write a WAV file")
+    p = command("synth", help="speak a text in the voice of a clip and write a WAV file")
     p.add_argument("--voice", required=True, help="speaker clip (wav, flac, ogg, mp3; the first 15 s are used)")
     p.add_argument("--text", help="the text to speak")
     p.add_argument("--text-file", help="read the text from a UTF-8 file ('-' for stdin)")
@@ -226,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", metavar="FILE.npz", help="write the stage tensors (golden A_* names)")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("text", help="show how a text is normalised, tokenised and segmented (JSON)")
+    p = command("text", help="show how a text is normalised, tokenised and segmented (JSON)")
     p.add_argument("text", help="the text ('-' reads it from stdin)")
     p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
     p.add_argument("--segment-tokens", type=int, default=120, help="most BPE tokens per segment")
@@ -245,3 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     except IndexTTSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError
+        if "out of memory" not in str(e).lower():
+            raise
+        print("error: the device ran out of memory. Try --dtype fp16, fewer tokens per segment "
+              "(--segment-tokens 60), a shorter voice clip, or --device cpu.", file=sys.stderr)
+        return 3

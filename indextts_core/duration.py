@@ -14,8 +14,9 @@ choose; a final trim of fewer than 256 samples makes a ``seconds`` target exact 
 Modes (see :class:`indextts_core.options.Duration`):
 
 - ``free``: the reference behaviour; frames = ``floor(codes * 1.72)``.
-- ``speed`` R: codes as in free mode, frames = ``round(floor(codes * 1.72) / R)``: the same
-  delivery, re-timed, so the length is the free length divided by R within one frame.
+- ``speed`` R: codes as in free mode, every frame count and gap divided by R: the same
+  delivery, re-timed. Frames are rounded on the running total, so the whole take is the
+  free take's length divided by R within one frame.
 - ``seconds`` S: ``round(S * 22050)`` samples in all. The gaps between segments are taken
   off first, the rest is shared among segments in proportion to their text tokens; each
   segment's GPT is held within ±10 % of the matching code count and its frames are set.
@@ -26,7 +27,7 @@ Modes (see :class:`indextts_core.options.Duration`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import InvalidOptionError
 from .models.s2mel import target_mel_frames
@@ -50,29 +51,38 @@ class SegmentTarget:
     """What one segment's GPT and length regulator are asked for.
 
     ``min_codes``/``max_codes`` bound the generated code count (``None``: unbounded);
-    ``frames`` is the mel frame count (``None``: ``target_mel_frames(codes)``);
-    ``speed`` divides the natural frame count (``None``: 1).
+    ``frames`` is the mel frame count (``None``: decided from the generated codes).
     """
 
     min_codes: int | None = None
     max_codes: int | None = None
     frames: int | None = None
-    speed: float | None = None
-
-    def frames_for(self, num_codes: int) -> int:
-        if self.frames is not None:
-            return self.frames
-        natural = target_mel_frames(num_codes)
-        if self.speed is not None:
-            return max(1, round(natural / self.speed))
-        return natural
 
 
-@dataclass(frozen=True)
+@dataclass
 class DurationPlan:
+    """Targets for each segment, in order. ``frames_for`` must be called once per segment, in order."""
+
     segments: list[SegmentTarget]
-    total_samples: int | None  # exact output length for ``seconds``; None otherwise
-    requested_seconds: float | None
+    gap_samples: int
+    total_samples: int | None = None  # exact output length for ``seconds``; None otherwise
+    requested_seconds: float | None = None
+    speed: float | None = None
+    _natural: int = field(default=0, repr=False)
+    _assigned: int = field(default=0, repr=False)
+
+    def frames_for(self, index: int, num_codes: int) -> int:
+        """Mel frames for segment ``index`` once it has ``num_codes`` codes."""
+        target = self.segments[index]
+        if target.frames is not None:
+            return target.frames
+        natural = target_mel_frames(num_codes)
+        if self.speed is None:
+            return natural
+        self._natural += natural
+        frames = max(1, round(self._natural / self.speed) - self._assigned)
+        self._assigned += frames
+        return frames
 
 
 def _share(total: int, weights: list[int], minimum: int) -> list[int]:
@@ -99,11 +109,12 @@ def plan(duration: Duration | None, token_counts: list[int], *, gap_ms: float,
     """
     n = len(token_counts)
     weights = [max(1, t) for t in token_counts]
+    gap = gap_samples(gap_ms)
     if duration is None or duration.mode == "free":
-        return DurationPlan([SegmentTarget() for _ in range(n)], None, None)
+        return DurationPlan([SegmentTarget() for _ in range(n)], gap)
     value = float(duration.value)
     if duration.mode == "speed":
-        return DurationPlan([SegmentTarget(speed=value) for _ in range(n)], None, None)
+        return DurationPlan([SegmentTarget() for _ in range(n)], gap_samples(gap_ms / value), speed=value)
     if duration.mode == "tokens":
         count = int(value)
         if count < n:
@@ -113,10 +124,10 @@ def plan(duration: Duration | None, token_counts: list[int], *, gap_ms: float,
         if max(shares) > max_codes:
             raise InvalidOptionError(f"{count} codes need {max(shares)} in one segment, more than its limit of "
                                      f"{max_codes}; raise max mel tokens or use smaller segments")
-        return DurationPlan([SegmentTarget(min_codes=s, max_codes=s) for s in shares], None, None)
+        return DurationPlan([SegmentTarget(min_codes=s, max_codes=s) for s in shares], gap)
 
     total = round(value * SAMPLE_RATE)
-    speech = total - gap_samples(gap_ms) * (n - 1)
+    speech = total - gap * (n - 1)
     frames_total = math.ceil(speech / HOP) if speech > 0 else 0
     if frames_total < MIN_SEGMENT_FRAMES * n:
         raise InvalidOptionError(
@@ -128,4 +139,4 @@ def plan(duration: Duration | None, token_counts: list[int], *, gap_ms: float,
         lo = max(1, min(max_codes, math.floor(codes * (1 - SECONDS_CODE_SLACK))))
         hi = max(lo, min(max_codes, math.ceil(codes * (1 + SECONDS_CODE_SLACK))))
         targets.append(SegmentTarget(min_codes=lo, max_codes=hi, frames=frames))
-    return DurationPlan(targets, total, value)
+    return DurationPlan(targets, gap, total, value)

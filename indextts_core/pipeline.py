@@ -35,7 +35,7 @@ from . import layout
 from .audio import MelSpectrogram, kaldi_fbank, load_emotion_audio, load_speaker_audio, seamless_features
 from .config import IndexTTSConfig, load_config
 from .device import resolve_device, resolve_dtype
-from .duration import DurationPlan, SegmentTarget, gap_samples, plan
+from .duration import DurationPlan, plan
 from .emotion import (
     QwenEmotion,
     blend_emotion_matrix,
@@ -357,11 +357,11 @@ class IndexTTS2:
             with stages("emotion"):
                 emo = self._emotion(emotion, text, speaker, voice, seed, trace)
 
-            gap = np.zeros(gap_samples(gap_ms), dtype=np.float32)
+            gap = np.zeros(targets.gap_samples, dtype=np.float32)
             pieces: list[np.ndarray] = []
             infos: list[SegmentInfo] = []
             for i, ids in enumerate(preview.segment_ids):
-                wav, info = self._segment(i, ids, preview, voice, emo, targets.segments[i], sampling, limit,
+                wav, info = self._segment(i, ids, preview, voice, emo, targets, sampling, limit,
                                           seed, diffusion_steps, cfg_rate, stages, trace)
                 last = i == len(preview.segment_ids) - 1
                 if last and targets.total_samples is not None:
@@ -396,10 +396,11 @@ class IndexTTS2:
         return wav[:want]
 
     def _segment(self, i: int, ids: list[int], preview: TextPreview, voice: VoiceFeatures, emo: EmotionState,
-                 target: SegmentTarget, sampling: Sampling, limit: int, seed: int, diffusion_steps: int,
+                 targets: DurationPlan, sampling: Sampling, limit: int, seed: int, diffusion_steps: int,
                  cfg_rate: float, stages: _Stages, trace: _Trace) -> tuple[np.ndarray, SegmentInfo]:
         m = self.models
         dev = self.device
+        target = targets.segments[i]
         text_ids = torch.tensor([ids], dtype=torch.int32, device=dev)
         trace.put("A_text_ids", text_ids, i)
         with torch.inference_mode():
@@ -426,7 +427,7 @@ class IndexTTS2:
             trace.put("A_gpt_latent", latent, i)
 
             with stages("s2mel"):
-                frames = target.frames_for(codes.shape[1])
+                frames = targets.frames_for(i, codes.shape[1])
                 code_emb = m.codec.vq2emb(codes)
                 if trace.enabled:
                     trace.put("A_s2mel_gpt_layer_out", m.s2mel.gpt_layer(latent), i)
