@@ -336,8 +336,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status.streaming.off": ("segment by segment (install ffmpeg for seamless streaming)",
                              "逐段播放（安装 ffmpeg 可无缝流式播放）"),
     "btn.download_model": ("Download weights", "下载权重"),
-    "btn.download_model.tip": ("Fetch the missing model files (about 6 GB) from Hugging Face.",
-                               "从 Hugging Face 下载缺少的模型文件（约 6 GB）。"),
+    "btn.download_model.tip": ("Fetch the missing model files (up to about 9 GB) from Hugging Face; an "
+                               "interrupted download continues where it stopped.",
+                               "从 Hugging Face 下载缺少的模型文件（最多约 9 GB）；中断后会从断点继续。"),
     "btn.load": ("Load model", "加载模型"),
     "btn.load.tip": ("Load the model now instead of on the first generation.",
                      "立即加载模型，而不是在首次生成时加载。"),
