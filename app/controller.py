@@ -43,10 +43,7 @@ FAILED = "failed"
 
 def default_factory() -> EngineFactory:
     """``IndexTTS2.from_pretrained``; raises ImportError when the engine is not installed."""
-    try:
-        from indextts_core import IndexTTS2  # type: ignore[attr-defined]
-    except ImportError:
-        from indextts_core.pipeline import IndexTTS2
+    from indextts_core import IndexTTS2
 
     return IndexTTS2.from_pretrained
 

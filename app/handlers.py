@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from indextts_core.errors import AudioError, IndexTTSError, InvalidOptionError, TextError
+from indextts_core.errors import AudioError, InvalidOptionError, TextError
 from indextts_core.voice_check import VoiceReport
 
 from . import controller as ctl
@@ -373,4 +373,4 @@ def random_seed() -> int:
     return secrets.randbelow(2**31)
 
 
-__all__ = ["AppContext", "Chunk", "Failed", "Finished", "IndexTTSError", "Progress", "Studio", "random_seed"]
+__all__ = ["AppContext", "Chunk", "EngineThread", "Failed", "Finished", "Progress", "Studio", "random_seed"]
