@@ -49,7 +49,7 @@ def _int_to_float(a: np.ndarray) -> np.ndarray:
     return (a.astype(np.float32) / np.float32(2 ** (bits - 1))).astype(np.float32)
 
 
-def _array_to_librosa_layout(sr: int, data: np.ndarray, where: str) -> np.ndarray:
+def array_to_float(sr: int, data: np.ndarray, where: str) -> np.ndarray:
     """A ``(sample_rate, samples)`` pair (e.g. from a microphone widget) as librosa holds it.
 
     Accepts mono ``(N,)`` or multichannel ``(N, C)`` / ``(C, N)`` (the channel axis is the
@@ -89,7 +89,7 @@ def load_audio(source: AudioSource, sr: int) -> np.ndarray:
         if len(source) != 2:
             raise AudioError(f"{where}: expected a (sample_rate, samples) pair")
         native_sr, data = source
-        y = _array_to_librosa_layout(native_sr, data, where)
+        y = array_to_float(native_sr, data, where)
         if y.size == 0:
             raise AudioError(f"{where}: the recording is empty")
         if y.ndim > 1:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import array_to_float
 from .errors import AudioError
 from .options import AudioSource
 
@@ -77,29 +78,6 @@ def _db(x: float) -> float:
     return 20.0 * math.log10(x) if x > 0 else -math.inf
 
 
-def _to_float(data: np.ndarray) -> np.ndarray:
-    """Integer PCM or float samples → float32 in [-1, 1] (integers scaled by their full scale)."""
-    if np.issubdtype(data.dtype, np.integer):
-        info = np.iinfo(data.dtype)
-        if info.min == 0:  # unsigned 8-bit WAV is offset binary
-            return (data.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
-        return data.astype(np.float32) / float(-info.min)
-    if np.issubdtype(data.dtype, np.floating):
-        return data.astype(np.float32, copy=False)
-    raise AudioError(f"Audio samples of type {data.dtype} are not supported; use 16-bit PCM or float samples.")
-
-
-def _as_frames_by_channels(data: np.ndarray) -> np.ndarray:
-    """(T,) or (T, C) or (C, T) with few channels → (T, C)."""
-    if data.ndim == 1:
-        return data[:, None]
-    if data.ndim != 2:
-        raise AudioError(f"Audio must be mono or multi-channel samples, got an array of shape {data.shape}.")
-    if data.shape[0] <= 8 < data.shape[1]:
-        return data.T
-    return data
-
-
 def load_clip(source: AudioSource) -> tuple[np.ndarray, int]:
     """Read a clip as float32 samples ``(T, C)`` at its own sample rate.
 
@@ -111,10 +89,8 @@ def load_clip(source: AudioSource) -> tuple[np.ndarray, int]:
         if len(source) != 2:
             raise AudioError("Audio given as a tuple must be (sample_rate, samples).")
         sr, data = source
-        if not isinstance(sr, int | np.integer) or sr <= 0:
-            raise AudioError(f"The sample rate must be a positive whole number, got {sr!r}.")
-        audio = _as_frames_by_channels(_to_float(np.asarray(data)))
-        return audio, int(sr)
+        y = array_to_float(sr, data, "recorded audio")
+        return (y[:, None] if y.ndim == 1 else y.T), int(sr)
     path = Path(source)
     if not path.is_file():
         raise AudioError(f"The voice file {path.name} was not found; upload the clip again.")
