@@ -212,7 +212,7 @@ class IndexTTS2:
 
     def __init__(self, config: IndexTTSConfig, models: Models, text: TextFrontend, *,
                  device: torch.device, dtype: torch.dtype, model_dir: Path | None = None,
-                 emotion_model: QwenEmotion | None = None):
+                 emotion_model: QwenEmotion | None = None, download: bool = False):
         self.config = config
         self.models = models
         self.text = text
@@ -222,6 +222,7 @@ class IndexTTS2:
         self.is_test_model = bool(model_dir and is_test_model(model_dir))
         self.sample_rate = SAMPLE_RATE
         self._emotion_model = emotion_model
+        self._download = download  # may fetch the optional emotion-from-text model on first use
         self._mel = MelSpectrogram(config.s2mel.preprocess_params)
         self._voices: OrderedDict[str, VoiceFeatures] = OrderedDict()
         self._emotion_clips: OrderedDict[str, EmotionAudioFeatures] = OrderedDict()
@@ -258,7 +259,8 @@ class IndexTTS2:
             spk_matrix=spk_matrix, emo_matrix=emo_matrix)
         text = TextFrontend.from_model_dir(model_dir)
         qwen = QwenEmotion(model_dir / cfg.qwen_emo_path, device=dev)
-        return cls(cfg, models, text, device=dev, dtype=gpt_dtype, model_dir=model_dir, emotion_model=qwen)
+        return cls(cfg, models, text, device=dev, dtype=gpt_dtype, model_dir=model_dir, emotion_model=qwen,
+                   download=download)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -560,6 +562,11 @@ class IndexTTS2:
     def _require_emotion_model(self) -> QwenEmotion:
         if self._emotion_model is None:
             raise InvalidOptionError("the emotion-from-text model is not available with this engine")
+        if self._download and self.model_dir is not None and not self._emotion_model.loaded:
+            from .download import ensure_model
+
+            # The 1.2 GB Qwen folder is optional: fetched the first time it is needed.
+            ensure_model(self.model_dir, ("emotion_text",))
         return self._emotion_model
 
     def _check_segment_tokens(self, n: int) -> None:

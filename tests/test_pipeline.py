@@ -163,3 +163,25 @@ def test_reduced_precision_gpt(tiny_model_dir, test_device, dtype):
     r = tts16.synthesize(SHORT, VOICE, emotion=Emotion.from_label("happy", 0.7), seed=1,
                          sampling=Sampling.greedy(max_mel_tokens=16))
     assert np.isfinite(r.audio).all() and len(r.audio) == target_mel_frames(r.segments[0].num_codes) * HOP
+
+
+def test_emotion_text_model_is_fetched_on_first_use(tiny_model_dir, tmp_path, monkeypatch):
+    import indextts_core.download as download
+
+    lean = tmp_path / "model"  # the tiny checkpoint without its optional Qwen folder
+    for item in tiny_model_dir.rglob("*"):
+        rel = item.relative_to(tiny_model_dir)
+        if item.is_file() and not rel.parts[0].startswith("qwen"):
+            (lean / rel).parent.mkdir(parents=True, exist_ok=True)
+            (lean / rel).symlink_to(item)
+    tts = IndexTTS2.from_pretrained(lean, device="cpu")
+    asked = []
+
+    def fake_ensure(model_dir, groups=("core",), **kwargs):
+        asked.append(tuple(groups))
+        raise ModelNotFoundError("no network here")
+
+    monkeypatch.setattr(download, "ensure_model", fake_ensure)
+    with pytest.raises(ModelNotFoundError, match="no network"):
+        tts.analyze_emotion_text("好开心")
+    assert asked == [("emotion_text",)]
