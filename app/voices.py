@@ -7,7 +7,6 @@ clip is exactly the part the engine reads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from indextts_core.files import sha256_file
 from indextts_core.voice_check import MODEL_SECONDS, VoiceReport, check_voice, load_clip
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,6 @@ class Voice:
     added: float
     last_used: float
     file_digest: str = ""
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _safe_stem(name: str) -> str:
@@ -104,7 +96,7 @@ class VoiceLibrary:
         """
         src = Path(src)
         report = check_voice(src)
-        digest = _digest(src)
+        digest = sha256_file(src)
         now = time.time()
         with self._lock:
             voice = next((v for v in self._voices if v.id == digest[:16]), None)
@@ -119,7 +111,7 @@ class VoiceLibrary:
                     file = f"{digest[:16]}-{_safe_stem(display)}{src.suffix.lower() or '.wav'}"
                     shutil.copyfile(src, self.folder / file)
                 voice = Voice(id=digest[:16], name=display, file=file, seconds=report.used_seconds,
-                              added=now, last_used=now, file_digest=_digest(self.folder / file)[:16])
+                              added=now, last_used=now, file_digest=sha256_file(self.folder / file)[:16])
                 self._voices = [v for v in self._voices if v.id != voice.id] + [voice]
             self._prune()
             self._write()
@@ -138,7 +130,7 @@ class VoiceLibrary:
         path = Path(path)
         if not path.is_file():
             return None
-        digest = _digest(path)[:16]
+        digest = sha256_file(path)[:16]
         with self._lock:
             # A trimmed clip is stored under the digest of the untrimmed upload: match either.
             return next((v for v in self._voices if digest in (v.id, v.file_digest)), None)

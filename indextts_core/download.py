@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import importlib
 import logging
 import os
@@ -55,6 +54,7 @@ from huggingface_hub.utils import (
 
 from . import layout
 from .errors import IndexTTSError, InvalidOptionError, ModelNotFoundError
+from .files import sha256_file
 from .layout import RemoteFile, RemoteFolder
 
 log = logging.getLogger(__name__)
@@ -521,14 +521,6 @@ def _place_from_cache(src: Path, model_dir: Path, local: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(8 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _download_file(f: RemoteFile, model_dir: Path, hub: _Hub,
                    report: Callable[[str, int, int | None], None], cancel: threading.Event | None) -> None:
     """Fetch one file to its final path, continuing a partial download if there is one."""
@@ -571,7 +563,7 @@ def _download_file(f: RemoteFile, model_dir: Path, hub: _Hub,
         raise _ChecksumError(f"{f.local}: got {got} bytes, the hub announced {size}")
     if _SHA256.fullmatch(meta.etag):
         report("verifying", got, size)
-        digest = _sha256_of(part)
+        digest = sha256_file(part)
         if digest != meta.etag:
             part.unlink()
             raise _ChecksumError(f"{f.local} does not match the hub's SHA-256 (got {digest[:12]}…, "

@@ -45,6 +45,7 @@ from .emotion import (
     select_matrix_rows,
 )
 from .errors import InvalidOptionError
+from .files import sha256_file
 from .generate import generate, max_codes
 from .models.bigvgan import BigVGAN, load_bigvgan
 from .models.campplus import CAMPPlus, load_campplus
@@ -189,22 +190,16 @@ class _Trace:
 
 def _source_key(source: AudioSource) -> str:
     """A content hash of a clip, so the same voice is recognised under any file name."""
-    h = hashlib.sha256()
     if isinstance(source, tuple):
         rate, data = source
         arr = np.ascontiguousarray(np.asarray(data))
-        h.update(f"array|{rate}|{arr.dtype}|{arr.shape}|".encode())
+        h = hashlib.sha256(f"array|{rate}|{arr.dtype}|{arr.shape}|".encode())
         h.update(arr.tobytes())
-    else:
-        path = Path(source)
-        h.update(b"file|")
-        try:
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-        except OSError:
-            h.update(str(path).encode())  # the loader reports the real problem
-    return h.hexdigest()
+        return h.hexdigest()
+    try:
+        return "file|" + sha256_file(source)
+    except OSError:
+        return "path|" + str(source)  # the loader reports the real problem
 
 
 class IndexTTS2:
