@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,36 +55,6 @@ _SCORE_PATTERN = re.compile(r'([^\s":.,]+?)"?\s*:\s*([\d.]+)')
 # reference's cap.
 DEFAULT_MAX_NEW_TOKENS = 256
 REFERENCE_MAX_NEW_TOKENS = 32768
-
-
-# ---------------------------------------------------------------------------------------
-# Validation
-
-
-def check_emotion_vector(values: Sequence[float]) -> tuple[float, ...]:
-    """8 finite intensities in [0, 1.2], in :data:`EMOTIONS` order, as floats."""
-    try:
-        vals = [float(v) for v in values]
-    except (TypeError, ValueError) as e:
-        raise InvalidOptionError(f"an emotion vector must hold 8 numbers ({', '.join(EMOTIONS)})") from e
-    if len(vals) != len(EMOTIONS):
-        raise InvalidOptionError(f"an emotion vector needs {len(EMOTIONS)} values ({', '.join(EMOTIONS)}), "
-                                 f"got {len(vals)}")
-    for name, v in zip(EMOTIONS, vals, strict=True):
-        if not (math.isfinite(v) and 0.0 <= v <= MAX_EMOTION_VALUE):
-            raise InvalidOptionError(f"emotion '{name}' must be between 0 and {MAX_EMOTION_VALUE}, got {v}")
-    return tuple(vals)
-
-
-def check_alpha(alpha: float) -> float:
-    """An emotion weight in [0, 1]."""
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError) as e:
-        raise InvalidOptionError(f"the emotion weight must be a number between 0 and 1, got {alpha!r}") from e
-    if not (math.isfinite(a) and 0.0 <= a <= 1.0):
-        raise InvalidOptionError(f"the emotion weight must be between 0 and 1, got {alpha}")
-    return a
 
 
 # ---------------------------------------------------------------------------------------

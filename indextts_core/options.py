@@ -91,7 +91,12 @@ class Emotion:
             unknown = set(values) - set(EMOTIONS)
             _check(not unknown, f"unknown emotion names {sorted(unknown)}: use {', '.join(EMOTIONS)}")
             values = [float(values.get(name, 0.0)) for name in EMOTIONS]
-        return cls(mode="vector", vector=tuple(float(v) for v in values), weight=weight,
+        try:
+            vector = tuple(float(v) for v in values)
+        except (TypeError, ValueError):
+            raise InvalidOptionError(f"an emotion vector holds {len(EMOTIONS)} numbers "
+                                     f"({', '.join(EMOTIONS)})") from None
+        return cls(mode="vector", vector=vector, weight=weight,
                    use_random=use_random, apply_ui_bias=apply_ui_bias)
 
     @classmethod

@@ -16,8 +16,6 @@ from indextts_core.emotion import (
     REFERENCE_MAX_NEW_TOKENS,
     QwenEmotion,
     blend_emotion_matrix,
-    check_alpha,
-    check_emotion_vector,
     load_emotion_matrices,
     normalize_emotion_vector,
     parse_emotion_answer,
@@ -25,6 +23,7 @@ from indextts_core.emotion import (
     select_matrix_rows,
 )
 from indextts_core.errors import CheckpointError, InvalidOptionError, ModelNotFoundError, TextError
+from indextts_core.options import Emotion
 from tests.golden import load_case
 
 EMOVEC_ATOL = 1e-5  # golden README, emotion vectors
@@ -151,16 +150,16 @@ def test_load_emotion_matrices_checks_sizes(tiny_model_dir, cfg, matrices, tmp_p
         load_emotion_matrices(tmp_path, cfg)
 
 
-def test_validation_helpers():
-    assert check_emotion_vector([0, 0, 1.2, 0, 0, 0, 0, 0.5]) == (0.0, 0.0, 1.2, 0.0, 0.0, 0.0, 0.0, 0.5)
+def test_emotion_options_validate_vectors_and_weights():
+    assert Emotion.from_vector([0, 0, 1.2, 0, 0, 0, 0, 0.5]).vector == (0.0, 0.0, 1.2, 0.0, 0.0, 0.0, 0.0, 0.5)
     for bad in ([0.1] * 7, [0, 0, 1.3, 0, 0, 0, 0, 0], [0, 0, 0, 0, -0.1, 0, 0, 0],
                 [0, float("nan"), 0, 0, 0, 0, 0, 0], ["x"] * 8):
         with pytest.raises(InvalidOptionError):
-            check_emotion_vector(bad)
-    assert check_alpha(0) == 0.0 and check_alpha(1) == 1.0
-    for bad in (1.01, -0.1, float("inf"), "a"):
+            Emotion.from_vector(bad)
+    assert Emotion.from_audio("clip.wav", 0).weight == 0.0
+    for bad in (1.01, -0.1, float("inf")):
         with pytest.raises(InvalidOptionError):
-            check_alpha(bad)
+            Emotion.from_audio("clip.wav", bad)
 
 
 # ---------------------------------------------------------------------------------------
