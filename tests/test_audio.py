@@ -14,7 +14,7 @@ from indextts_core.config import PreprocessParams, SpectParams
 from indextts_core.errors import AudioError
 
 from .golden import load_case
-from .parity import assert_stage
+from .parity import assert_stage, max_abs_diff
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +31,12 @@ def t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a)
 
 
-def max_diff(x: torch.Tensor, ref: np.ndarray) -> float:
-    assert tuple(x.shape) == ref.shape
-    return float(np.abs(x.detach().cpu().numpy().astype(np.float64) - ref).max())
-
-
 # --------------------------------------------------------------------------- loading
 
 def test_speaker_path_matches_golden(spk):
     a22, a16 = audio.load_speaker_audio(spk.speaker_path)
     assert a22.dtype == torch.float32 and a16.dtype == torch.float32
-    assert max_diff(a22, spk.trace["A_spk_audio_22k"]) == 0.0  # librosa itself: exact
+    assert max_abs_diff(a22, spk.trace["A_spk_audio_22k"]) == 0.0  # librosa itself: exact
     assert_stage("A_spk_audio_16k", a16, spk.trace["A_spk_audio_16k"])
 
 

@@ -18,6 +18,7 @@ come from the rule.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -26,7 +27,6 @@ import math
 import shutil
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +126,7 @@ def _nest(flat: Mapping[str, torch.Tensor], depth: int) -> dict:
     return out
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class BuildReport:
     """How a built folder compares with the golden checkpoint the manifest describes.
 
@@ -197,9 +197,7 @@ def build_checkpoint(dest: str | Path, *, manifest: dict | None = None,
     report = BuildReport(tensors=count, differing=tuple(differing), torch_version=torch.__version__,
                          cpu_capability=torch.backends.cpu.get_cpu_capability())
     (dest / REPORT_FILE).write_text(json.dumps(
-        {"golden_identical": report.golden_identical, "tensors": report.tensors,
-         "differing": list(report.differing), "torch_version": report.torch_version,
-         "cpu_capability": report.cpu_capability}, indent=1), encoding="utf-8")
+        {"golden_identical": report.golden_identical, **dataclasses.asdict(report)}, indent=1), encoding="utf-8")
     (dest / MARKER_FILE).write_text(
         "This folder is a tiny random-weight IndexTTS-2 test checkpoint built by "
         "`python -m indextts_core make-test-model`.\nIt produces noise, not speech.\n"
@@ -220,8 +218,8 @@ def build_report(model_dir: str | Path) -> BuildReport | None:
     if not path.is_file():
         return BuildReport(tensors=0, differing=(), torch_version="unknown", cpu_capability="unknown")
     data = json.loads(path.read_text(encoding="utf-8"))
-    return BuildReport(tensors=int(data["tensors"]), differing=tuple(data["differing"]),
-                       torch_version=str(data["torch_version"]), cpu_capability=str(data["cpu_capability"]))
+    data["differing"] = tuple(data["differing"])
+    return BuildReport(**{f.name: data[f.name] for f in dataclasses.fields(BuildReport)})
 
 
 def is_test_model(model_dir: str | Path) -> bool:
