@@ -233,6 +233,9 @@ class Studio:
         if s.emotion_mode == "audio":
             if not s.emotion_audio:
                 return Failed(t(lang, "error.no_emotion_clip"))
+            if not self._own_file(s.emotion_audio):
+                # One answer whether the path exists or not: no file-existence oracle.
+                return Failed(t(lang, "error.not_uploaded"))
             try:
                 clip, _ = self.ctx.emotion_clips.add(s.emotion_audio)
             except AudioError as e:
@@ -243,6 +246,14 @@ class Studio:
         except InvalidOptionError as e:
             return Failed(t(lang, "error.option", detail=str(e)))
         return voice, s, options
+
+    def _own_file(self, path: str) -> bool:
+        """True for files in Gradio's upload folder: what clients uploaded and copies of what the
+        app showed them (the page's clips always arrive as such copies)."""
+        try:
+            return Path(path).resolve().is_relative_to(self.ctx.dirs.uploads_dir.resolve())
+        except (OSError, ValueError):
+            return False
 
     def _save(self, lang: str, result: Any, voice: Voice, s: TakeSettings, *, kind: str = "take",
               variant: str | None = None, started: float) -> Finished:

@@ -251,6 +251,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error.model_missing": ("The model weights are missing: {detail} See the “Model & settings” tab.",
                             "缺少模型权重：{detail} 请查看“模型与设置”页。"),
     "error.text": ("There is a problem with the text: {detail}", "文本有问题：{detail}"),
+    "error.not_uploaded": ("Only clips uploaded to this app can be used; upload the emotion clip again.",
+                           "只能使用上传到本应用的音频；请重新上传情绪参考音频。"),
     "error.audio": ("There is a problem with the audio: {detail}", "音频有问题：{detail}"),
     "error.option": ("A setting is out of range: {detail}", "设置超出范围：{detail}"),
     "error.engine": ("The engine could not finish: {detail}", "引擎未能完成：{detail}"),

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -15,13 +16,14 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from indextts_core.errors import InvalidOptionError
 from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE, SPEED_RANGE
 
 from . import controller as ctl
 from . import text_tools, views
 from .handlers import AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure, random_seed
 from .i18n import LANG_CHOICES, detect_language, emotion_name, t
-from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vector
+from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vector, settings_from_request
 
 log = logging.getLogger(__name__)
 
@@ -367,12 +369,13 @@ class StudioUI:
                                                            min_width=200))
 
     def _build_history(self, L: str) -> None:
-        self.history_folder = gr.Markdown(t(L, "history.folder", path=self.ctx.dirs.takes_dir),
-                                          elem_id="history-folder")
-        self.history_table = self._r(gr.Dataframe(value=self._history_frame(L)[0], interactive=False, wrap=True,
-                                                  label=t(L, "history.table"), elem_id="history-table"),
+        # History, folders and recent voices are filled by the page's own load event, never at
+        # build time: the build is the public /config, which any program on the machine can read.
+        self.history_folder = gr.Markdown("", elem_id="history-folder")
+        self.history_table = self._r(gr.Dataframe(value=self._history_frame(L, [])[0], interactive=False,
+                                                  wrap=True, label=t(L, "history.table"), elem_id="history-table"),
                                      Texts(label="history.table"), tip="history.table.tip")
-        self.history_ids = gr.State(self._history_frame(L)[1])
+        self.history_ids = gr.State([])
         self.history_sel = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
@@ -419,7 +422,7 @@ class StudioUI:
             self.api_out_info = gr.JSON(label="info")
             self.api_btn = gr.Button("synthesize")
             self.api_text = gr.Textbox(label="text")
-            self.api_seg = gr.Number(120, label="segment_tokens", precision=0)
+            self.api_seg = gr.Number(120, label="segment_tokens")
             self.api_json = gr.JSON(label="result")
             self.api_preview_btn = gr.Button("preview")
             self.api_emo_btn = gr.Button("emotion")
@@ -453,8 +456,8 @@ class StudioUI:
         out[self.emo_analyzed_for] = s.emotion_text.strip() if s.emotion_text_analyzed else None
         return out
 
-    def _history_frame(self, lang: str) -> tuple[pd.DataFrame, list[str]]:
-        takes = self.ctx.history.list()
+    def _history_frame(self, lang: str, takes: list[Any] | None = None) -> tuple[pd.DataFrame, list[str]]:
+        takes = self.ctx.history.list() if takes is None else takes
         headers = [t(lang, f"history.col.{c}") for c in ("time", "text", "voice", "emotion", "length", "seed")]
         rows = []
         for tk in takes:
@@ -742,12 +745,12 @@ class StudioUI:
     def api_synthesize(self, voice: str | None, emotion_audio: str | None, settings: dict | None
                        ) -> tuple[str, dict]:
         """Render one take: ``settings`` holds TakeSettings fields (text, emotion_mode, duration_mode, ...)."""
-        settings = dict(settings or {})
-        lang = settings.pop("lang", "en")
+        fields = dict(settings) if isinstance(settings, dict) else ({} if settings is None else settings)
+        lang = fields.pop("lang", "en") if isinstance(fields, dict) else "en"
         try:
-            s = TakeSettings.from_dict(settings)
-        except TypeError as e:
-            raise gr.Error(f"Invalid settings: {e}") from e
+            s = settings_from_request(fields)
+        except InvalidOptionError as e:
+            raise gr.Error(str(e)) from None
         if emotion_audio:
             s.emotion_audio = emotion_audio
         for ev in self.studio.generate(lang, voice, s):
@@ -755,15 +758,23 @@ class StudioUI:
                 raise gr.Error(ev.text)
             if isinstance(ev, Finished):
                 tk = ev.take
+                # Names inside the output folder, never absolute paths: the answer tells nothing
+                # about the machine beyond the take itself.
+                settings = dict(tk.settings)
+                if settings.get("emotion_audio"):
+                    settings["emotion_audio"] = Path(settings["emotion_audio"]).name
                 return str(ev.path), {"seconds": tk.seconds, "samples": round(tk.seconds * 22050),
                                       "requested_seconds": tk.requested_seconds, "seed": tk.seed,
                                       "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
                                       "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model,
-                                      "settings": tk.settings, "file": str(ev.path), "id": tk.id,
-                                      "segments": ev.segments}
+                                      "settings": settings, "file": ev.path.relative_to(self.ctx.dirs.output_dir)
+                                      .as_posix(), "id": tk.id, "segments": ev.segments}
         raise gr.Error("The engine returned no audio.")
 
     def api_preview(self, text: str, segment_tokens: float | None) -> dict:
+        seg = segment_tokens
+        if seg is not None and not (isinstance(seg, (int, float)) and 1 <= seg <= 600 and seg == int(seg)):
+            raise gr.Error(f"Segment size must be a whole number between 1 and 600 tokens, got {segment_tokens!r}.")
         preview, invalid, error = self.studio.preview(text or "", int(segment_tokens or 120))
         out: dict[str, Any] = {"invalid_pinyin": invalid, "error": error, "ready": preview is not None,
                                "polyphones": [{"index": p.index, "char": p.char, "readings": list(p.readings)}
@@ -777,8 +788,7 @@ class StudioUI:
     def api_status(self) -> dict:
         st = self.ctx.controller.status()
         return {"state": st.state, "detail": st.detail, "device": st.device, "precision": st.precision,
-                "is_test_model": st.is_test_model, "model_dir": str(st.model_dir), "memory": st.memory,
-                "output_dir": str(self.ctx.dirs.output_dir), "streaming": self.ctx.streaming}
+                "is_test_model": st.is_test_model, "memory": st.memory, "streaming": self.ctx.streaming}
 
     def api_emotion(self, text: str) -> dict:
         values, error = self.studio.analyze_emotion("en", text, "")

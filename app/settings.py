@@ -8,6 +8,7 @@ those validate and raise :class:`indextts_core.InvalidOptionError` with a senten
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +142,39 @@ class TakeSettings:
         if "emotion_vector" in kwargs and kwargs["emotion_vector"] is not None:
             kwargs["emotion_vector"] = tuple(float(v) for v in kwargs["emotion_vector"])
         return cls(**kwargs)
+
+
+MAX_TEXT_CHARS = 20_000
+MAX_EXTRA_CHARS = 4_096
+
+
+def settings_from_request(d: Any) -> TakeSettings:
+    """Strict reading of client-sent settings: unknown keys are refused by name (a misspelt key
+    must not silently fall back to a default) and sizes are bounded (they are stored in History)."""
+    if not isinstance(d, dict):
+        raise InvalidOptionError(f"Settings must be an object of field names and values, got {type(d).__name__}.")
+    names = {f.name for f in dataclasses.fields(TakeSettings)}
+    unknown = sorted(str(k) for k in d if k not in names)
+    if unknown:
+        raise InvalidOptionError(f"Unknown settings {', '.join(map(repr, unknown))}; "
+                                 f"known ones are {', '.join(sorted(names))}.")
+    for key in ("text", "emotion_text"):
+        value = d.get(key, "")
+        if not isinstance(value, str):
+            raise InvalidOptionError(f"The setting {key!r} must be text, got {type(value).__name__}.")
+        if len(value) > MAX_TEXT_CHARS:
+            raise InvalidOptionError(f"The setting {key!r} is {len(value)} characters long; "
+                                     f"the limit is {MAX_TEXT_CHARS}.")
+    extra = d.get("extra", {})
+    if not isinstance(extra, dict):
+        raise InvalidOptionError(f"The setting 'extra' must be an object, got {type(extra).__name__}.")
+    size = len(json.dumps(extra, default=str))
+    if size > MAX_EXTRA_CHARS:
+        raise InvalidOptionError(f"The setting 'extra' is {size} characters long; the limit is {MAX_EXTRA_CHARS}.")
+    try:
+        return TakeSettings.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise InvalidOptionError(f"Invalid settings: {e}") from None
 
 
 def label_vector(label: str, intensity: float) -> list[float]:

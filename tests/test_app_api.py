@@ -2,7 +2,7 @@
 
 Every emotion mode (speaker, audio, vector/label, text) and every length mode (free, speed,
 seconds, tokens) goes through ``/synthesize``, which runs the same code as the Generate button.
-Also: the file routes serve nothing outside the app's own folders.
+Also: the file routes serve nothing by path, not even the app's own folders.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def synthesize(client, settings: dict, *, voice: Path | None = SPEAKER, emotion_
     audio, sr = sf.read(path, dtype="int16")
     assert sr == 22050 and sf.info(path).subtype == "PCM_16" and audio.ndim == 1
     assert info["samples"] == len(audio)
-    assert Path(info["file"]).is_file(), "the take is saved in the output folder"
+    assert info["file"].startswith("takes/"), "the take's name inside the output folder, not a full path"
     return audio, info
 
 
@@ -151,6 +151,9 @@ def test_files_outside_the_app_folders_cannot_be_fetched(server: AppServer, targ
         assert status in (403, 404), f"{route}{path} answered {status}"
 
 
-def test_takes_are_served(client, server: AppServer) -> None:
-    _, info = synthesize(client, {"duration_mode": "seconds", "target_seconds": 0.5})
-    assert _status_of(server.url + "/gradio_api/file=" + urllib.parse.quote(info["file"])) == 200
+def test_takes_are_saved_and_served_only_as_the_answer(client, server: AppServer) -> None:
+    audio, info = synthesize(client, {"duration_mode": "seconds", "target_seconds": 0.5})
+    saved = server.output_dir / info["file"]
+    assert saved.is_file() and (sf.read(saved, dtype="int16")[0] == audio).all()
+    # The saved take itself is not served by path (tests/test_security.py); the answer's copy is.
+    assert _status_of(server.url + "/gradio_api/file=" + urllib.parse.quote(str(saved))) in (403, 404)

@@ -368,11 +368,10 @@ def test_defaults_are_local_and_private(tmp_path: Path, tiny_model_dir: Path,
                              "--cache-dir", str(tmp_path / "c")])
     assert (args.host, args.port, args.precision) == ("127.0.0.1", 7860, "auto")
     demo, ui, ctx = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
-    kw = webui.launch_kwargs(args, ui, ctx)
+    kw = webui.launch_kwargs(args, ui, ctx, demo)
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and demo.analytics_enabled is False
     assert kw["server_name"] == "127.0.0.1" and kw["share"] is False
-    assert kw["allowed_paths"] == [str((tmp_path / "o" / "takes").resolve()),
-                                   str((tmp_path / "o" / "voices").resolve())]
+    assert kw["allowed_paths"] == [], "no folder is served by path"
     assert str(tiny_model_dir) in kw["blocked_paths"][0]
     assert os.environ["GRADIO_TEMP_DIR"] == str((tmp_path / "c" / "gradio").resolve())
     assert "ittsTips" in kw["head"]
