@@ -59,6 +59,7 @@ class Finished:
     info: str
     label: str = ""
     segments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    warnings: tuple[str, ...] = ()  # the engine's, about the voice clip and the text
 
 
 @dataclass
@@ -273,11 +274,12 @@ class Studio:
 
         info = take_info(lang, seconds=take.seconds, requested=take.requested_seconds, gen=gen, rtf=take.rtf,
                          seed=take.seed, segments=len(result.segments), path=str(path),
-                         is_test_model=take.is_test_model)
+                         is_test_model=take.is_test_model, warnings=tuple(result.warnings))
         label = emotion_name(lang, variant) if variant else ""
         segments = [dataclasses.asdict(seg) if dataclasses.is_dataclass(seg) else dict(vars(seg))
                     for seg in result.segments]
-        return Finished(take=take, path=path, info=info, label=label, segments=segments)
+        return Finished(take=take, path=path, info=info, label=label, segments=segments,
+                        warnings=tuple(result.warnings))
 
     def generate(self, lang: str, voice_path: str | None, s: TakeSettings
                  ) -> Iterator[Progress | Chunk | Finished | Failed]:

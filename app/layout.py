@@ -768,7 +768,8 @@ class StudioUI:
                                       "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
                                       "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model,
                                       "settings": settings, "file": ev.path.relative_to(self.ctx.dirs.output_dir)
-                                      .as_posix(), "id": tk.id, "segments": ev.segments}
+                                      .as_posix(), "id": tk.id, "segments": ev.segments,
+                                      "warnings": list(ev.warnings)}
         raise gr.Error("The engine returned no audio.")
 
     def api_preview(self, text: str, segment_tokens: float | None) -> dict:
@@ -782,7 +783,7 @@ class StudioUI:
         if preview is not None:
             out.update(normalized=str(preview.normalized), pieces=[str(p) for p in preview.pieces],
                        segments=[[str(p) for p in seg] for seg in preview.segments],
-                       unknown=[str(u) for u in (preview.unknown or [])])
+                       unknown=[str(u) for u in (preview.unknown or [])], warnings=list(preview.warnings))
         return out
 
     def api_status(self) -> dict:

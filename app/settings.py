@@ -14,6 +14,7 @@ from typing import Any
 
 from indextts_core.errors import InvalidOptionError
 from indextts_core.options import DURATION_MODES, EMOTION_MODES, EMOTIONS, Duration, Emotion, Sampling, SynthesisOptions
+from indextts_core.text import MAX_TEXT_CHARS
 
 VARIANT_CHOICES = ("speaker", *EMOTIONS)
 DEFAULT_VARIANTS = ("calm", "happy", "sad", "angry")
@@ -144,7 +145,6 @@ class TakeSettings:
         return cls(**kwargs)
 
 
-MAX_TEXT_CHARS = 20_000
 MAX_EXTRA_CHARS = 4_096
 
 

@@ -111,6 +111,23 @@ def test_analyze_emotion_endpoint(client) -> None:
     assert all(0.0 <= v <= 1.2 for v in values.values())
 
 
+def test_warnings_travel_with_the_take(client, tmp_path: Path) -> None:
+    data, sr = sf.read(SPEAKER, dtype="float32")
+    short = tmp_path / "short.wav"
+    sf.write(short, data[: int(1.0 * sr)], sr)
+    _, info = synthesize(client, {"text": "Hello 😀 there."}, voice=short)
+    assert any("1.0 s long, too short" in w for w in info["warnings"]), info["warnings"]
+    assert any("<unk>" in w for w in info["warnings"])
+    _, clean = synthesize(client, {})
+    assert clean["warnings"] == []
+
+
+def test_preview_endpoint_flags_every_invalid_reading(client) -> None:
+    for text, bad in (("重[xx9]要", "xx9"), ("重[chong]要", "chong"), ("你好ZHANG7", "ZHANG7")):
+        out = client.predict(text=text, segment_tokens=120, api_name="/preview_text")
+        assert out["invalid_pinyin"] == [bad] and not out["ready"] and bad in out["error"]
+
+
 def test_preview_endpoint_reports_invalid_pinyin_and_polyphones(client) -> None:
     out = client.predict(text="我们最重要的是{好|hao6}", segment_tokens=120, api_name="/preview_text")
     assert "hao6" in out["invalid_pinyin"]
@@ -123,6 +140,11 @@ def test_preview_endpoint_reports_invalid_pinyin_and_polyphones(client) -> None:
     (None, {"text": TEXT}, "Add a voice first"),
     (SPEAKER, {"text": "   "}, "Type the text"),
     (SPEAKER, {"text": "今天天气很{好|hao6}。"}, "invalid pinyin"),
+    (SPEAKER, {"text": "重[chong]要"}, "chong"),
+    (SPEAKER, {"text": "重[xx9]要"}, "xx9"),
+    (SPEAKER, {"text": "你好ZHANG7。"}, "ZHANG7"),
+    (SPEAKER, {"text": "👍👍👍"}, "Nothing in the text can be read aloud"),
+    (SPEAKER, {"text": "!!!"}, "Nothing in the text can be read aloud"),
     (SPEAKER, {"text": TEXT, "duration_mode": "speed", "speed": 5.0}, "speed must be between"),
 ])
 def test_bad_requests_get_a_sentence(client, voice, settings, needle) -> None:
