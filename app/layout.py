@@ -750,12 +750,12 @@ class StudioUI:
         try:
             s = settings_from_request(fields)
         except InvalidOptionError as e:
-            raise gr.Error(str(e)) from None
+            raise _refusal(str(e)) from None
         if emotion_audio:
             s.emotion_audio = emotion_audio
         for ev in self.studio.generate(lang, voice, s):
             if isinstance(ev, Failed):
-                raise gr.Error(ev.text)
+                raise _refusal(ev.text)
             if isinstance(ev, Finished):
                 tk = ev.take
                 # Names inside the output folder, never absolute paths: the answer tells nothing
@@ -775,7 +775,7 @@ class StudioUI:
     def api_preview(self, text: str, segment_tokens: float | None) -> dict:
         seg = segment_tokens
         if seg is not None and not (isinstance(seg, (int, float)) and 1 <= seg <= 600 and seg == int(seg)):
-            raise gr.Error(f"Segment size must be a whole number between 1 and 600 tokens, got {segment_tokens!r}.")
+            raise _refusal(f"Segment size must be a whole number between 1 and 600 tokens, got {segment_tokens!r}.")
         preview, invalid, error = self.studio.preview(text or "", int(segment_tokens or 120))
         out: dict[str, Any] = {"invalid_pinyin": invalid, "error": error, "ready": preview is not None,
                                "polyphones": [{"index": p.index, "char": p.char, "readings": list(p.readings)}
@@ -794,7 +794,7 @@ class StudioUI:
     def api_emotion(self, text: str) -> dict:
         values, error = self.studio.analyze_emotion("en", text, "")
         if values is None:
-            raise gr.Error(error or "emotion analysis failed")
+            raise _refusal(error or "emotion analysis failed")
         return dict(zip(EMOTIONS, values, strict=True))
 
     # -- wiring -----------------------------------------------------------------------
@@ -875,6 +875,13 @@ class StudioUI:
         if mode != "vector":
             return [gr.skip()] * len(EMOTIONS)
         return label_vector(label, intensity)
+
+
+def _refusal(text: str) -> gr.Error:
+    """An API error with a sentence for the caller and one log line, not a traceback: the
+    request was wrong, not the app."""
+    log.warning("API request refused: %s", text)
+    return gr.Error(text, print_exception=False)
 
 
 def build_demo(ctx: AppContext) -> tuple[gr.Blocks, StudioUI]:

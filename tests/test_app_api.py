@@ -179,3 +179,20 @@ def test_takes_are_saved_and_served_only_as_the_answer(client, server: AppServer
     assert saved.is_file() and (sf.read(saved, dtype="int16")[0] == audio).all()
     # The saved take itself is not served by path (tests/test_security.py); the answer's copy is.
     assert _status_of(server.url + "/gradio_api/file=" + urllib.parse.quote(str(saved))) in (403, 404)
+
+
+@pytest.mark.parametrize("settings, needle", [
+    ({"text": 123}, "'text' must be text"),
+    ({"emotion_mode": "vector", "emotion_vector": "abc"}, "'emotion_vector' must be a list of 8 numbers"),
+    ({"emotion_mode": "vector", "emotion_vector": None}, "'emotion_vector' must be a list of 8 numbers"),
+    ({"emotion_weight": "x"}, "'emotion_weight' must be a number"),
+    ({"temperature": "hot"}, "'temperature' must be a number"),
+    ({"cfg_rate": "x"}, "'cfg_rate' must be a number"),
+    ({"do_sample": "yes"}, "'do_sample' must be true or false"),
+])
+def test_settings_of_the_wrong_type_are_clear_errors(client, server: AppServer, settings, needle) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=needle):
+        synthesize(client, settings)
+    assert "Traceback" not in server.log_tail(20_000)
