@@ -30,7 +30,7 @@ from .i18n import emotion_name, t
 from .paths import AppDirs
 from .settings import TakeSettings
 from .text_tools import TextTools
-from .voices import Voice, VoiceLibrary
+from .voices import SilentVoiceError, Voice, VoiceLibrary
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +171,14 @@ class Studio:
         self.ctx = ctx
 
     # -- voice ------------------------------------------------------------------------
-    def add_voice(self, path: str | None) -> tuple[Voice | None, VoiceReport | None, str | None]:
+    def add_voice(self, path: str | None, lang: str = "en") -> tuple[Voice | None, VoiceReport | None, str | None]:
         """Check and store an uploaded/recorded clip. Returns (voice, report, error sentence)."""
         if not path:
             return None, None, None
         try:
             voice, report = self.ctx.voices.add(path)
+        except SilentVoiceError:
+            return None, None, t(lang, "error.silent_voice")
         except AudioError as e:
             return None, None, str(e)
         return voice, report, None
@@ -226,11 +228,11 @@ class Studio:
         if bad:
             return Failed(t(lang, "error.invalid_pinyin", words=", ".join(bad)))
         try:
-            voice, report = self.ctx.voices.add(voice_path)
+            voice, _ = self.ctx.voices.add(voice_path)
+        except SilentVoiceError:
+            return Failed(t(lang, "error.silent_voice"))
         except AudioError as e:
             return Failed(t(lang, "error.audio", detail=str(e)))
-        if report.silent:
-            return Failed(t(lang, "error.silent_voice"))
         if s.emotion_mode == "audio":
             if not s.emotion_audio:
                 return Failed(t(lang, "error.no_emotion_clip"))

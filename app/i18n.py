@@ -95,7 +95,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pinyin.insert": ("Insert reading", "插入读音"),
     "pinyin.insert.tip": ("Replace the chosen character in the text by the chosen pinyin.",
                           "用所选拼音替换文本中的这个字。"),
-    "pinyin.inserted": ("Replaced {char} by {reading}.", "已将“{char}”替换为 {reading}。"),
+    "pinyin.inserted": ("{char} will be read as {reading}.", "“{char}”将读作 {reading}。"),
+    "pinyin.replaced": ("{char} will now be read as {reading} instead of {old}.",
+                        "“{char}”现在读作 {reading}（原为 {old}）。"),
     "pinyin.pick_first": ("Pick a character and a reading first.", "请先选择一个字和读音。"),
     "pinyin.moved": ("The text changed; pick the character again.", "文本已改动，请重新选择这个字。"),
     # -- emotion ----------------------------------------------------------------------

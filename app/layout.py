@@ -27,6 +27,8 @@ from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vec
 
 log = logging.getLogger(__name__)
 
+CACHE_CLEANUP = (3600, 24 * 3600)  # (every, older than) in seconds
+
 MAX_VARIANTS = len(VARIANT_CHOICES)
 ENGINE = "engine"  # concurrency group of everything that runs the engine
 
@@ -157,7 +159,10 @@ class StudioUI:
     # -- building ---------------------------------------------------------------------
     def build(self) -> gr.Blocks:
         L = "en"  # initial words; the page switches to the browser's language on load
-        with gr.Blocks(title="IndexTTS Studio", analytics_enabled=False) as demo:
+        # Gradio copies every upload and every file it shows into its cache; without a schedule
+        # that folder only grows. Copies older than a day are removed hourly (and all at exit):
+        # takes and voices themselves live in the output folder.
+        with gr.Blocks(title="IndexTTS Studio", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
             self.demo = demo
             with gr.Row(equal_height=True):
                 with gr.Column(scale=5):
@@ -522,7 +527,7 @@ class StudioUI:
         return missing and status.state != ctl.DOWNLOADING
 
     def on_voice(self, lang: str, path: str | None) -> list[Any]:
-        voice, report, error = self.studio.add_voice(path)
+        voice, report, error = self.studio.add_voice(path, lang)
         recent, ids = self._recent_update(lang)
         if voice is None:
             return [gr.skip(), views.voice_note(lang, None, error), recent, ids]
@@ -540,7 +545,7 @@ class StudioUI:
         voice = self.ctx.voices.touch(ids[index])
         if voice is None:
             return [gr.skip(), gr.skip(), gr.skip(), gr.skip()]
-        _, report, error = self.studio.add_voice(str(self.ctx.voices.path_of(voice)))
+        _, report, error = self.studio.add_voice(str(self.ctx.voices.path_of(voice)), lang)
         recent, new_ids = self._recent_update(lang)
         return [str(self.ctx.voices.path_of(voice)), views.voice_note(lang, report, error), recent, new_ids]
 
@@ -568,14 +573,19 @@ class StudioUI:
     def on_poly_insert(self, lang: str, text: str, state: list, index: int | None, reading: str | None) -> list[Any]:
         if index is None or not reading:
             return [gr.skip(), views.message("warn", t(lang, "pinyin.pick_first"))]
-        expected = next((c for i, c, *_ in state or [] if i == index), None)
+        found = next(((c, old) for i, c, _, old in state or [] if i == index), None)
+        expected = found[0] if found else None
         if expected is None or index >= len(text or "") or text[index] != expected:
             return [gr.skip(), views.message("warn", t(lang, "pinyin.moved"))]
         try:
             new_text = text_tools.apply_reading(text, index, reading)
         except ValueError as e:
             return [gr.skip(), views.message("error", str(e))]
-        return [new_text, views.message("ok", t(lang, "pinyin.inserted", char=expected, reading=reading))]
+        old = found[1]
+        # "Replaced" only when an annotation was there; otherwise one is added.
+        note = (t(lang, "pinyin.replaced", char=expected, reading=reading, old=old) if old and old != reading
+                else t(lang, "pinyin.inserted", char=expected, reading=reading))
+        return [new_text, views.message("ok", note)]
 
     def on_emo_mode(self, mode: str) -> list[Any]:
         return [gr.Group(visible=mode == "audio"), gr.Group(visible=mode == "vector"),
@@ -702,19 +712,21 @@ class StudioUI:
         return [frame, ids]
 
     def reuse_outputs(self) -> list[Any]:
-        return [*self.form.values(), self.emo_analyzed_for, self.voice, self.history_msg, self.tabs]
+        return [*self.form.values(), self.emo_analyzed_for, self.voice, self.history_msg, self.tabs, self.voice_note]
 
     def on_history_reuse(self, lang: str, take_id: str | None) -> list[Any]:
         n = len(self.form) + 2
         found = self.studio.reuse(take_id) if take_id else None
         if found is None:
-            return [gr.skip()] * n + [views.message("warn", t(lang, "history.pick")), gr.skip()]
+            return [gr.skip()] * n + [views.message("warn", t(lang, "history.pick")), gr.skip(), gr.skip()]
         s, voice = found
         ups = self.form_updates(s)
         values = [ups[c] for c in self.form.values()] + [ups[self.emo_analyzed_for]]
         msg = t(lang, "history.reused") if voice else t(lang, "history.voice_gone")
+        # The voice note describes the voice now in the box, as after an upload.
+        note = views.voice_note(lang, *self.studio.add_voice(str(voice), lang)[1:]) if voice else gr.skip()
         return [*values, str(voice) if voice else gr.skip(),
-                views.message("ok" if voice else "warn", msg), gr.Tabs(selected="synth")]
+                views.message("ok" if voice else "warn", msg), gr.Tabs(selected="synth"), note]
 
     def on_stop(self, lang: str) -> list[Any]:
         msg = views.message("warn", t(lang, "stopped"))

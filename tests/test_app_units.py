@@ -294,6 +294,30 @@ def test_variants_share_one_seed(ctx: AppContext) -> None:
     assert isinstance(run(Studio(ctx).variants("en", str(SPEAKER), TakeSettings(text="x"), []))[0], Failed)
 
 
+def test_silent_clip_never_joins_recent_voices(ctx: AppContext, tmp_path: Path) -> None:
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(22050 * 5, dtype=np.int16), 22050)
+    voice, report, error = Studio(ctx).add_voice(str(silent), "zh")
+    assert voice is None and report is None and error == i18n.t("zh", "error.silent_voice")
+    assert ctx.voices.recent() == []
+
+
+def test_page_reuse_describes_the_voice_and_pinyin_helper_says_what_it_did(ctx: AppContext) -> None:
+    from app.layout import build_demo
+
+    _, ui = build_demo(ctx)
+    done = run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="again")))[-1]
+    *_, note = ui.on_history_reuse("en", done.take.id)
+    assert "itts-ok" in note and i18n.t("en", "voice.none") not in note
+    text = "最重要"
+    state = [[1, "重", ["zhong4", "chong2"], None]]
+    new_text, msg = ui.on_poly_insert("en", text, state, 1, "chong2")
+    assert new_text == "最重[chong2]要" and "will be read as chong2" in msg and "Replaced" not in msg
+    state = [[1, "重", ["zhong4", "chong2"], "chong2"]]
+    _, msg = ui.on_poly_insert("en", new_text, state, 1, "zhong4")
+    assert "instead of chong2" in msg
+
+
 def test_reuse_restores_settings_and_voice(ctx: AppContext) -> None:
     done = run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="again", speed=1.5,
                                                                        duration_mode="speed")))[-1]
@@ -372,6 +396,7 @@ def test_defaults_are_local_and_private(tmp_path: Path, tiny_model_dir: Path,
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and demo.analytics_enabled is False
     assert kw["server_name"] == "127.0.0.1" and kw["share"] is False
     assert kw["allowed_paths"] == [], "no folder is served by path"
+    assert demo.delete_cache == (3600, 86400), "the upload cache is cleaned"
     assert str(tiny_model_dir) in kw["blocked_paths"][0]
     assert os.environ["GRADIO_TEMP_DIR"] == str((tmp_path / "c" / "gradio").resolve())
     assert "ittsTips" in kw["head"]
