@@ -755,8 +755,12 @@ class StudioUI:
 
     # -- API --------------------------------------------------------------------------
     def api_synthesize(self, voice: str | None, emotion_audio: str | None, settings: dict | None
-                       ) -> tuple[str, dict]:
-        """Render one take: ``settings`` holds TakeSettings fields (text, emotion_mode, duration_mode, ...)."""
+                       ) -> Iterator[tuple[Any, Any]]:
+        """Render one take: ``settings`` holds TakeSettings fields (text, emotion_mode, duration_mode, ...).
+
+        A generator that yields "nothing new" while the engine works, so that a client's cancel
+        (which Gradio can only apply between two steps) ends the work as the page's Stop does.
+        """
         fields = dict(settings) if isinstance(settings, dict) else ({} if settings is None else settings)
         lang = fields.pop("lang", "en") if isinstance(fields, dict) else "en"
         try:
@@ -769,20 +773,23 @@ class StudioUI:
             if isinstance(ev, Failed):
                 raise _refusal(ev.text)
             if isinstance(ev, Finished):
-                tk = ev.take
-                # Names inside the output folder, never absolute paths: the answer tells nothing
-                # about the machine beyond the take itself.
-                settings = dict(tk.settings)
-                if settings.get("emotion_audio"):
-                    settings["emotion_audio"] = Path(settings["emotion_audio"]).name
-                return str(ev.path), {"seconds": tk.seconds, "samples": round(tk.seconds * 22050),
-                                      "requested_seconds": tk.requested_seconds, "seed": tk.seed,
-                                      "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
-                                      "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model,
-                                      "settings": settings, "file": ev.path.relative_to(self.ctx.dirs.output_dir)
-                                      .as_posix(), "id": tk.id, "segments": ev.segments,
-                                      "warnings": list(ev.warnings)}
+                yield str(ev.path), self._api_answer(ev)
+                return
+            yield gr.skip(), gr.skip()
         raise gr.Error("The engine returned no audio.")
+
+    def _api_answer(self, ev: Finished) -> dict[str, Any]:
+        tk = ev.take
+        # Names inside the output folder, never absolute paths: the answer tells nothing about
+        # the machine beyond the take itself.
+        settings = dict(tk.settings)
+        if settings.get("emotion_audio"):
+            settings["emotion_audio"] = Path(settings["emotion_audio"]).name
+        return {"seconds": tk.seconds, "samples": round(tk.seconds * 22050), "requested_seconds": tk.requested_seconds,
+                "seed": tk.seed, "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
+                "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model, "settings": settings,
+                "file": ev.path.relative_to(self.ctx.dirs.output_dir).as_posix(), "id": tk.id,
+                "segments": ev.segments, "warnings": list(ev.warnings)}
 
     def api_preview(self, text: str, segment_tokens: float | None) -> dict:
         seg = segment_tokens

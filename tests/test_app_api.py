@@ -7,6 +7,7 @@ Also: the file routes serve nothing by path, not even the app's own folders.
 
 from __future__ import annotations
 
+import json
 import math
 import urllib.error
 import urllib.parse
@@ -196,3 +197,25 @@ def test_settings_of_the_wrong_type_are_clear_errors(client, server: AppServer, 
     with pytest.raises(AppError, match=needle):
         synthesize(client, settings)
     assert "Traceback" not in server.log_tail(20_000)
+
+
+def test_cancelling_a_take_through_the_api_ends_its_work(client, server: AppServer) -> None:
+    import time
+
+    from gradio_client import handle_file
+
+    long_text = "A long take that is cancelled. " * 30
+    job = client.submit(voice=handle_file(str(SPEAKER)), emotion_audio=None,
+                        settings={"text": long_text, "seed": 1, **FAST, "segment_tokens": 12},
+                        api_name="/synthesize")
+    deadline = time.monotonic() + 60
+    while job.status().code.name != "PROCESSING" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # inside the engine, a few segments in
+    job.cancel()
+    # The engine takes one take at a time: this one runs only once the long one has let go.
+    _, info = synthesize(client, {"text": "Short after the cancel."})
+    assert info["file"].startswith("takes/")
+    texts = [t["text"] for t in json.loads(
+        (server.output_dir / "history.json").read_text(encoding="utf-8"))["takes"]]
+    assert long_text not in texts, "the cancelled take ran to the end and was saved"
