@@ -219,8 +219,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "take.info": (
         "**Length:** {seconds:.2f} s{requested} · **Generated in:** {gen:.1f} s · **Real-time factor:** {rtf:.2f} · "
         "**Seed:** {seed} · **Segments:** {segments}",
-        "**时长：**{seconds:.2f} 秒{requested} · **生成用时：**{gen:.1f} 秒 · **实时率：**{rtf:.2f} · "
-        "**种子：**{seed} · **段数：**{segments}"),
+        # The full-width colon stays outside the bold: "**时长：**1" does not close the bold in
+        # Markdown (a closing ** after punctuation must be followed by space or punctuation).
+        "**时长**：{seconds:.2f} 秒{requested} · **生成用时**：{gen:.1f} 秒 · **实时率**：{rtf:.2f} · "
+        "**种子**：{seed} · **段数**：{segments}"),
     "take.requested": (" (asked for {requested:.2f} s)", "（目标 {requested:.2f} 秒）"),
     "take.saved": ("Saved as `{path}`", "已保存为 `{path}`"),
     "take.test_model": ("Made with the test model: noise, not speech.", "由测试模型生成：噪声，不是语音。"),

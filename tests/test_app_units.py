@@ -94,7 +94,8 @@ def test_history_names_never_collide_and_index_survives(tmp_path: Path) -> None:
     assert [t.id for t in again.list()] == [b.id, a.id]  # newest first
     assert again.delete(a.id) and not (tmp_path / "takes" / a.wav).exists()
     assert [t.id for t in History(tmp_path / "takes", tmp_path / "history.json").list()] == [b.id]
-    assert slug("你好 World!") == "world" and slug("。。") == "take"
+    assert slug("你好 World!") == "ni-hao-world" and slug("。。") == "take"
+    assert slug("今天天气很好。") == "jin-tian-tian-qi-hen-hao"
 
 
 def test_broken_history_index_is_set_aside(tmp_path: Path) -> None:
@@ -189,6 +190,15 @@ def test_every_key_used_by_the_code_exists() -> None:
     missing = sorted(k for k in used if k not in i18n.STRINGS)
     assert not missing
     assert len(used) > 100
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_take_summary_markup_renders_in_both_languages(lang: str) -> None:
+    from markdown_it import MarkdownIt
+
+    text = i18n.t(lang, "take.info", seconds=1.2, requested="", gen=1.0, rtf=0.5, seed=3, segments=1)
+    html = MarkdownIt().render(text)
+    assert "**" not in html and html.count("<strong>") == 5
 
 
 def test_language_detection() -> None:
