@@ -30,7 +30,7 @@ from .i18n import emotion_name, t
 from .paths import AppDirs
 from .settings import TakeSettings
 from .text_tools import TextTools
-from .voices import Voice, VoiceLibrary
+from .voices import SilentVoiceError, Voice, VoiceLibrary
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class Finished:
     info: str
     label: str = ""
     segments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    warnings: tuple[str, ...] = ()  # the engine's, about the voice clip and the text
 
 
 @dataclass
@@ -170,12 +171,14 @@ class Studio:
         self.ctx = ctx
 
     # -- voice ------------------------------------------------------------------------
-    def add_voice(self, path: str | None) -> tuple[Voice | None, VoiceReport | None, str | None]:
+    def add_voice(self, path: str | None, lang: str = "en") -> tuple[Voice | None, VoiceReport | None, str | None]:
         """Check and store an uploaded/recorded clip. Returns (voice, report, error sentence)."""
         if not path:
             return None, None, None
         try:
             voice, report = self.ctx.voices.add(path)
+        except SilentVoiceError:
+            return None, None, t(lang, "error.silent_voice")
         except AudioError as e:
             return None, None, str(e)
         return voice, report, None
@@ -225,14 +228,17 @@ class Studio:
         if bad:
             return Failed(t(lang, "error.invalid_pinyin", words=", ".join(bad)))
         try:
-            voice, report = self.ctx.voices.add(voice_path)
+            voice, _ = self.ctx.voices.add(voice_path)
+        except SilentVoiceError:
+            return Failed(t(lang, "error.silent_voice"))
         except AudioError as e:
             return Failed(t(lang, "error.audio", detail=str(e)))
-        if report.silent:
-            return Failed(t(lang, "error.silent_voice"))
         if s.emotion_mode == "audio":
             if not s.emotion_audio:
                 return Failed(t(lang, "error.no_emotion_clip"))
+            if not self._own_file(s.emotion_audio):
+                # One answer whether the path exists or not: no file-existence oracle.
+                return Failed(t(lang, "error.not_uploaded"))
             try:
                 clip, _ = self.ctx.emotion_clips.add(s.emotion_audio)
             except AudioError as e:
@@ -243,6 +249,14 @@ class Studio:
         except InvalidOptionError as e:
             return Failed(t(lang, "error.option", detail=str(e)))
         return voice, s, options
+
+    def _own_file(self, path: str) -> bool:
+        """True for files in Gradio's upload folder: what clients uploaded and copies of what the
+        app showed them (the page's clips always arrive as such copies)."""
+        try:
+            return Path(path).resolve().is_relative_to(self.ctx.dirs.uploads_dir.resolve())
+        except (OSError, ValueError):
+            return False
 
     def _save(self, lang: str, result: Any, voice: Voice, s: TakeSettings, *, kind: str = "take",
               variant: str | None = None, started: float) -> Finished:
@@ -262,11 +276,12 @@ class Studio:
 
         info = take_info(lang, seconds=take.seconds, requested=take.requested_seconds, gen=gen, rtf=take.rtf,
                          seed=take.seed, segments=len(result.segments), path=str(path),
-                         is_test_model=take.is_test_model)
+                         is_test_model=take.is_test_model, warnings=tuple(result.warnings))
         label = emotion_name(lang, variant) if variant else ""
         segments = [dataclasses.asdict(seg) if dataclasses.is_dataclass(seg) else dict(vars(seg))
                     for seg in result.segments]
-        return Finished(take=take, path=path, info=info, label=label, segments=segments)
+        return Finished(take=take, path=path, info=info, label=label, segments=segments,
+                        warnings=tuple(result.warnings))
 
     def generate(self, lang: str, voice_path: str | None, s: TakeSettings
                  ) -> Iterator[Progress | Chunk | Finished | Failed]:

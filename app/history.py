@@ -54,8 +54,12 @@ class Take:
 
 
 def slug(text: str, limit: int = 24) -> str:
-    """An ASCII file-name fragment from the start of ``text`` (``take`` if none)."""
-    s = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:limit].strip("-")
+    """An ASCII file-name fragment from the start of ``text`` (``take`` if none); Han characters
+    are spelt in pinyin, so a Chinese take is as findable by name as an English one."""
+    from pypinyin import lazy_pinyin
+
+    spelt = " ".join(lazy_pinyin(text[: limit * 4]))
+    s = re.sub(r"[^A-Za-z0-9]+", "-", spelt).strip("-").lower()[:limit].strip("-")
     return s or "take"
 
 

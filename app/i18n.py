@@ -95,7 +95,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pinyin.insert": ("Insert reading", "插入读音"),
     "pinyin.insert.tip": ("Replace the chosen character in the text by the chosen pinyin.",
                           "用所选拼音替换文本中的这个字。"),
-    "pinyin.inserted": ("Replaced {char} by {reading}.", "已将“{char}”替换为 {reading}。"),
+    "pinyin.inserted": ("{char} will be read as {reading}.", "“{char}”将读作 {reading}。"),
+    "pinyin.replaced": ("{char} will now be read as {reading} instead of {old}.",
+                        "“{char}”现在读作 {reading}（原为 {old}）。"),
     "pinyin.pick_first": ("Pick a character and a reading first.", "请先选择一个字和读音。"),
     "pinyin.moved": ("The text changed; pick the character again.", "文本已改动，请重新选择这个字。"),
     # -- emotion ----------------------------------------------------------------------
@@ -217,8 +219,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "take.info": (
         "**Length:** {seconds:.2f} s{requested} · **Generated in:** {gen:.1f} s · **Real-time factor:** {rtf:.2f} · "
         "**Seed:** {seed} · **Segments:** {segments}",
-        "**时长：**{seconds:.2f} 秒{requested} · **生成用时：**{gen:.1f} 秒 · **实时率：**{rtf:.2f} · "
-        "**种子：**{seed} · **段数：**{segments}"),
+        # The full-width colon stays outside the bold: "**时长：**1" does not close the bold in
+        # Markdown (a closing ** after punctuation must be followed by space or punctuation).
+        "**时长**：{seconds:.2f} 秒{requested} · **生成用时**：{gen:.1f} 秒 · **实时率**：{rtf:.2f} · "
+        "**种子**：{seed} · **段数**：{segments}"),
     "take.requested": (" (asked for {requested:.2f} s)", "（目标 {requested:.2f} 秒）"),
     "take.saved": ("Saved as `{path}`", "已保存为 `{path}`"),
     "take.test_model": ("Made with the test model: noise, not speech.", "由测试模型生成：噪声，不是语音。"),
@@ -251,6 +255,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error.model_missing": ("The model weights are missing: {detail} See the “Model & settings” tab.",
                             "缺少模型权重：{detail} 请查看“模型与设置”页。"),
     "error.text": ("There is a problem with the text: {detail}", "文本有问题：{detail}"),
+    "error.not_uploaded": ("Only clips uploaded to this app can be used; upload the emotion clip again.",
+                           "只能使用上传到本应用的音频；请重新上传情绪参考音频。"),
     "error.audio": ("There is a problem with the audio: {detail}", "音频有问题：{detail}"),
     "error.option": ("A setting is out of range: {detail}", "设置超出范围：{detail}"),
     "error.engine": ("The engine could not finish: {detail}", "引擎未能完成：{detail}"),

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -15,15 +16,18 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from indextts_core.errors import InvalidOptionError
 from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE, SPEED_RANGE
 
 from . import controller as ctl
 from . import text_tools, views
 from .handlers import AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure, random_seed
 from .i18n import LANG_CHOICES, detect_language, emotion_name, t
-from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vector
+from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vector, settings_from_request
 
 log = logging.getLogger(__name__)
+
+CACHE_CLEANUP = (3600, 24 * 3600)  # (every, older than) in seconds
 
 MAX_VARIANTS = len(VARIANT_CHOICES)
 ENGINE = "engine"  # concurrency group of everything that runs the engine
@@ -155,7 +159,10 @@ class StudioUI:
     # -- building ---------------------------------------------------------------------
     def build(self) -> gr.Blocks:
         L = "en"  # initial words; the page switches to the browser's language on load
-        with gr.Blocks(title="IndexTTS Studio", analytics_enabled=False) as demo:
+        # Gradio copies every upload and every file it shows into its cache; without a schedule
+        # that folder only grows. Copies older than a day are removed hourly (and all at exit):
+        # takes and voices themselves live in the output folder.
+        with gr.Blocks(title="IndexTTS Studio", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
             self.demo = demo
             with gr.Row(equal_height=True):
                 with gr.Column(scale=5):
@@ -367,12 +374,13 @@ class StudioUI:
                                                            min_width=200))
 
     def _build_history(self, L: str) -> None:
-        self.history_folder = gr.Markdown(t(L, "history.folder", path=self.ctx.dirs.takes_dir),
-                                          elem_id="history-folder")
-        self.history_table = self._r(gr.Dataframe(value=self._history_frame(L)[0], interactive=False, wrap=True,
-                                                  label=t(L, "history.table"), elem_id="history-table"),
+        # History, folders and recent voices are filled by the page's own load event, never at
+        # build time: the build is the public /config, which any program on the machine can read.
+        self.history_folder = gr.Markdown("", elem_id="history-folder")
+        self.history_table = self._r(gr.Dataframe(value=self._history_frame(L, [])[0], interactive=False,
+                                                  wrap=True, label=t(L, "history.table"), elem_id="history-table"),
                                      Texts(label="history.table"), tip="history.table.tip")
-        self.history_ids = gr.State(self._history_frame(L)[1])
+        self.history_ids = gr.State([])
         self.history_sel = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
@@ -419,7 +427,7 @@ class StudioUI:
             self.api_out_info = gr.JSON(label="info")
             self.api_btn = gr.Button("synthesize")
             self.api_text = gr.Textbox(label="text")
-            self.api_seg = gr.Number(120, label="segment_tokens", precision=0)
+            self.api_seg = gr.Number(120, label="segment_tokens")
             self.api_json = gr.JSON(label="result")
             self.api_preview_btn = gr.Button("preview")
             self.api_emo_btn = gr.Button("emotion")
@@ -453,8 +461,8 @@ class StudioUI:
         out[self.emo_analyzed_for] = s.emotion_text.strip() if s.emotion_text_analyzed else None
         return out
 
-    def _history_frame(self, lang: str) -> tuple[pd.DataFrame, list[str]]:
-        takes = self.ctx.history.list()
+    def _history_frame(self, lang: str, takes: list[Any] | None = None) -> tuple[pd.DataFrame, list[str]]:
+        takes = self.ctx.history.list() if takes is None else takes
         headers = [t(lang, f"history.col.{c}") for c in ("time", "text", "voice", "emotion", "length", "seed")]
         rows = []
         for tk in takes:
@@ -519,7 +527,7 @@ class StudioUI:
         return missing and status.state != ctl.DOWNLOADING
 
     def on_voice(self, lang: str, path: str | None) -> list[Any]:
-        voice, report, error = self.studio.add_voice(path)
+        voice, report, error = self.studio.add_voice(path, lang)
         recent, ids = self._recent_update(lang)
         if voice is None:
             return [gr.skip(), views.voice_note(lang, None, error), recent, ids]
@@ -537,7 +545,7 @@ class StudioUI:
         voice = self.ctx.voices.touch(ids[index])
         if voice is None:
             return [gr.skip(), gr.skip(), gr.skip(), gr.skip()]
-        _, report, error = self.studio.add_voice(str(self.ctx.voices.path_of(voice)))
+        _, report, error = self.studio.add_voice(str(self.ctx.voices.path_of(voice)), lang)
         recent, new_ids = self._recent_update(lang)
         return [str(self.ctx.voices.path_of(voice)), views.voice_note(lang, report, error), recent, new_ids]
 
@@ -565,14 +573,19 @@ class StudioUI:
     def on_poly_insert(self, lang: str, text: str, state: list, index: int | None, reading: str | None) -> list[Any]:
         if index is None or not reading:
             return [gr.skip(), views.message("warn", t(lang, "pinyin.pick_first"))]
-        expected = next((c for i, c, *_ in state or [] if i == index), None)
+        found = next(((c, old) for i, c, _, old in state or [] if i == index), None)
+        expected = found[0] if found else None
         if expected is None or index >= len(text or "") or text[index] != expected:
             return [gr.skip(), views.message("warn", t(lang, "pinyin.moved"))]
         try:
             new_text = text_tools.apply_reading(text, index, reading)
         except ValueError as e:
             return [gr.skip(), views.message("error", str(e))]
-        return [new_text, views.message("ok", t(lang, "pinyin.inserted", char=expected, reading=reading))]
+        old = found[1]
+        # "Replaced" only when an annotation was there; otherwise one is added.
+        note = (t(lang, "pinyin.replaced", char=expected, reading=reading, old=old) if old and old != reading
+                else t(lang, "pinyin.inserted", char=expected, reading=reading))
+        return [new_text, views.message("ok", note)]
 
     def on_emo_mode(self, mode: str) -> list[Any]:
         return [gr.Group(visible=mode == "audio"), gr.Group(visible=mode == "vector"),
@@ -699,19 +712,21 @@ class StudioUI:
         return [frame, ids]
 
     def reuse_outputs(self) -> list[Any]:
-        return [*self.form.values(), self.emo_analyzed_for, self.voice, self.history_msg, self.tabs]
+        return [*self.form.values(), self.emo_analyzed_for, self.voice, self.history_msg, self.tabs, self.voice_note]
 
     def on_history_reuse(self, lang: str, take_id: str | None) -> list[Any]:
         n = len(self.form) + 2
         found = self.studio.reuse(take_id) if take_id else None
         if found is None:
-            return [gr.skip()] * n + [views.message("warn", t(lang, "history.pick")), gr.skip()]
+            return [gr.skip()] * n + [views.message("warn", t(lang, "history.pick")), gr.skip(), gr.skip()]
         s, voice = found
         ups = self.form_updates(s)
         values = [ups[c] for c in self.form.values()] + [ups[self.emo_analyzed_for]]
         msg = t(lang, "history.reused") if voice else t(lang, "history.voice_gone")
+        # The voice note describes the voice now in the box, as after an upload.
+        note = views.voice_note(lang, *self.studio.add_voice(str(voice), lang)[1:]) if voice else gr.skip()
         return [*values, str(voice) if voice else gr.skip(),
-                views.message("ok" if voice else "warn", msg), gr.Tabs(selected="synth")]
+                views.message("ok" if voice else "warn", msg), gr.Tabs(selected="synth"), note]
 
     def on_stop(self, lang: str) -> list[Any]:
         msg = views.message("warn", t(lang, "stopped"))
@@ -740,30 +755,46 @@ class StudioUI:
 
     # -- API --------------------------------------------------------------------------
     def api_synthesize(self, voice: str | None, emotion_audio: str | None, settings: dict | None
-                       ) -> tuple[str, dict]:
-        """Render one take: ``settings`` holds TakeSettings fields (text, emotion_mode, duration_mode, ...)."""
-        settings = dict(settings or {})
-        lang = settings.pop("lang", "en")
+                       ) -> Iterator[tuple[Any, Any]]:
+        """Render one take: ``settings`` holds TakeSettings fields (text, emotion_mode, duration_mode, ...).
+
+        A generator that yields "nothing new" while the engine works, so that a client's cancel
+        (which Gradio can only apply between two steps) ends the work as the page's Stop does.
+        """
+        fields = dict(settings) if isinstance(settings, dict) else ({} if settings is None else settings)
+        lang = fields.pop("lang", "en") if isinstance(fields, dict) else "en"
         try:
-            s = TakeSettings.from_dict(settings)
-        except TypeError as e:
-            raise gr.Error(f"Invalid settings: {e}") from e
+            s = settings_from_request(fields)
+        except InvalidOptionError as e:
+            raise _refusal(str(e)) from None
         if emotion_audio:
             s.emotion_audio = emotion_audio
         for ev in self.studio.generate(lang, voice, s):
             if isinstance(ev, Failed):
-                raise gr.Error(ev.text)
+                raise _refusal(ev.text)
             if isinstance(ev, Finished):
-                tk = ev.take
-                return str(ev.path), {"seconds": tk.seconds, "samples": round(tk.seconds * 22050),
-                                      "requested_seconds": tk.requested_seconds, "seed": tk.seed,
-                                      "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
-                                      "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model,
-                                      "settings": tk.settings, "file": str(ev.path), "id": tk.id,
-                                      "segments": ev.segments}
+                yield str(ev.path), self._api_answer(ev)
+                return
+            yield gr.skip(), gr.skip()
         raise gr.Error("The engine returned no audio.")
 
+    def _api_answer(self, ev: Finished) -> dict[str, Any]:
+        tk = ev.take
+        # Names inside the output folder, never absolute paths: the answer tells nothing about
+        # the machine beyond the take itself.
+        settings = dict(tk.settings)
+        if settings.get("emotion_audio"):
+            settings["emotion_audio"] = Path(settings["emotion_audio"]).name
+        return {"seconds": tk.seconds, "samples": round(tk.seconds * 22050), "requested_seconds": tk.requested_seconds,
+                "seed": tk.seed, "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
+                "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model, "settings": settings,
+                "file": ev.path.relative_to(self.ctx.dirs.output_dir).as_posix(), "id": tk.id,
+                "segments": ev.segments, "warnings": list(ev.warnings)}
+
     def api_preview(self, text: str, segment_tokens: float | None) -> dict:
+        seg = segment_tokens
+        if seg is not None and not (isinstance(seg, (int, float)) and 1 <= seg <= 600 and seg == int(seg)):
+            raise _refusal(f"Segment size must be a whole number between 1 and 600 tokens, got {segment_tokens!r}.")
         preview, invalid, error = self.studio.preview(text or "", int(segment_tokens or 120))
         out: dict[str, Any] = {"invalid_pinyin": invalid, "error": error, "ready": preview is not None,
                                "polyphones": [{"index": p.index, "char": p.char, "readings": list(p.readings)}
@@ -771,19 +802,18 @@ class StudioUI:
         if preview is not None:
             out.update(normalized=str(preview.normalized), pieces=[str(p) for p in preview.pieces],
                        segments=[[str(p) for p in seg] for seg in preview.segments],
-                       unknown=[str(u) for u in (preview.unknown or [])])
+                       unknown=[str(u) for u in (preview.unknown or [])], warnings=list(preview.warnings))
         return out
 
     def api_status(self) -> dict:
         st = self.ctx.controller.status()
         return {"state": st.state, "detail": st.detail, "device": st.device, "precision": st.precision,
-                "is_test_model": st.is_test_model, "model_dir": str(st.model_dir), "memory": st.memory,
-                "output_dir": str(self.ctx.dirs.output_dir), "streaming": self.ctx.streaming}
+                "is_test_model": st.is_test_model, "memory": st.memory, "streaming": self.ctx.streaming}
 
     def api_emotion(self, text: str) -> dict:
         values, error = self.studio.analyze_emotion("en", text, "")
         if values is None:
-            raise gr.Error(error or "emotion analysis failed")
+            raise _refusal(error or "emotion analysis failed")
         return dict(zip(EMOTIONS, values, strict=True))
 
     # -- wiring -----------------------------------------------------------------------
@@ -864,6 +894,13 @@ class StudioUI:
         if mode != "vector":
             return [gr.skip()] * len(EMOTIONS)
         return label_vector(label, intensity)
+
+
+def _refusal(text: str) -> gr.Error:
+    """An API error with a sentence for the caller and one log line, not a traceback: the
+    request was wrong, not the app."""
+    log.warning("API request refused: %s", text)
+    return gr.Error(text, print_exception=False)
 
 
 def build_demo(ctx: AppContext) -> tuple[gr.Blocks, StudioUI]:

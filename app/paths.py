@@ -1,7 +1,7 @@
 """The app's own folders: where takes, voices and Gradio's temporary files live.
 
-Only these folders (and the user's uploads, which Gradio keeps in ``uploads``) can be
-served by the web server; see :func:`app.webui.launch_kwargs`.
+None of them is served by path: the web server hands out copies of the files it shows,
+kept in Gradio's upload folder under unguessable names; see :func:`app.webui.launch_kwargs`.
 """
 
 from __future__ import annotations
@@ -71,7 +71,3 @@ class AppDirs:
         for d in (self.output_dir, self.takes_dir, self.voices_dir, self.uploads_dir, self.examples_dir):
             d.mkdir(parents=True, exist_ok=True)
         return self
-
-    def served_dirs(self) -> list[str]:
-        """Folders the web server may serve files from (absolute, resolved)."""
-        return [str(self.takes_dir.resolve()), str(self.voices_dir.resolve())]

@@ -8,11 +8,13 @@ those validate and raise :class:`indextts_core.InvalidOptionError` with a senten
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from indextts_core.errors import InvalidOptionError
 from indextts_core.options import DURATION_MODES, EMOTION_MODES, EMOTIONS, Duration, Emotion, Sampling, SynthesisOptions
+from indextts_core.text import MAX_TEXT_CHARS
 
 VARIANT_CHOICES = ("speaker", *EMOTIONS)
 DEFAULT_VARIANTS = ("calm", "happy", "sad", "angry")
@@ -141,6 +143,55 @@ class TakeSettings:
         if "emotion_vector" in kwargs and kwargs["emotion_vector"] is not None:
             kwargs["emotion_vector"] = tuple(float(v) for v in kwargs["emotion_vector"])
         return cls(**kwargs)
+
+
+MAX_EXTRA_CHARS = 4_096
+
+
+def settings_from_request(d: Any) -> TakeSettings:
+    """Strict reading of client-sent settings: unknown keys are refused by name (a misspelt key
+    must not silently fall back to a default), each value must have its field's type and sizes
+    are bounded (they are stored in History). Ranges are checked later by the engine's options."""
+    if not isinstance(d, dict):
+        raise InvalidOptionError(f"Settings must be an object of field names and values, got {type(d).__name__}.")
+    types = {f.name: str(f.type) for f in dataclasses.fields(TakeSettings)}
+    unknown = sorted(str(k) for k in d if k not in types)
+    if unknown:
+        raise InvalidOptionError(f"Unknown settings {', '.join(map(repr, unknown))}; "
+                                 f"known ones are {', '.join(sorted(types))}.")
+    for key, value in d.items():
+        _check_type(key, types[key], value)
+    size = len(json.dumps(d.get("extra", {}), default=str))
+    if size > MAX_EXTRA_CHARS:
+        raise InvalidOptionError(f"The setting 'extra' is {size} characters long; the limit is {MAX_EXTRA_CHARS}.")
+    return TakeSettings.from_dict(d)
+
+
+def _check_type(key: str, declared: str, value: Any) -> None:
+    """``value`` against the field's annotation (a string under ``from __future__ import annotations``)."""
+    def refuse(wanted: str) -> None:
+        raise InvalidOptionError(f"The setting {key!r} must be {wanted}, got {type(value).__name__} {value!r:.40}.")
+
+    if value is None and "None" in declared:
+        return
+    if declared.startswith("str"):
+        if not isinstance(value, str):
+            refuse("text")
+        if len(value) > MAX_TEXT_CHARS:
+            raise InvalidOptionError(f"The setting {key!r} is {len(value)} characters long; "
+                                     f"the limit is {MAX_TEXT_CHARS}.")
+    elif declared == "bool":
+        if not isinstance(value, bool):
+            refuse("true or false")
+    elif declared in ("int", "float", "int | None"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            refuse("a number")
+    elif declared.startswith("tuple"):
+        if not isinstance(value, list | tuple) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            refuse(f"a list of {len(EMOTIONS)} numbers")
+    elif declared.startswith("dict") and not isinstance(value, dict):
+        refuse("an object")
 
 
 def label_vector(label: str, intensity: float) -> list[float]:

@@ -12,15 +12,19 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from indextts_core.errors import TextError
-from indextts_core.text import PinyinError, TextFrontend, TextPreview, char_readings, model_form
+from indextts_core.text import (
+    PinyinInventory,
+    TextFrontend,
+    TextPreview,
+    char_readings,
+    invalid_pinyin,
+    model_form,
+)
 
 log = logging.getLogger(__name__)
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-# Letters + a tone digit outside 1-5 (``hao6``, ``zhong0``): a pinyin attempt the model cannot read.
 _ANNOTATION = re.compile(r"\[([^\[\]\n]*)\]")
-_BAD_TONE = re.compile(r"(?<![A-Za-zÜü])([A-Za-zÜü]{1,6})([06-9])(?![0-9])")
 
 
 @dataclass(frozen=True)
@@ -98,37 +102,11 @@ class TextTools:
             return None if fe is None else fe.preview(text, segment_tokens)
 
     def invalid_pinyin(self, text: str) -> list[str]:
-        """Pinyin in ``text`` the model cannot read, each as written (empty list when all is fine).
-
-        Covers inline syllables the model has no piece for (``xao3``), annotations with an unknown
-        syllable (``好[xao3]``, ``{好|hao6}``) and tone digits outside 1-5 (``hao6``).
-        """
+        """Pinyin in ``text`` the model cannot read, each as written (empty list when all is fine);
+        the engine refuses such a text (:meth:`TextFrontend.invalid_pinyin` says which)."""
         if not text or not _CJK.search(text):
             return []
         with self._lock:
-            return self._invalid_pinyin(text)
-
-    def _invalid_pinyin(self, text: str) -> list[str]:
-        bad: list[str] = []
-        fe = self.frontend()
-        if fe is not None:
-            try:
-                # ``win10`` holds the syllable-like ``win1``: part of a longer number, not pinyin.
-                bad += [p.text for p in fe.inline_pinyin(text)
-                        if not p.known and not re.search(re.escape(p.text) + r"\d", text)]
-            except PinyinError as e:
-                bad.append(e.syllable or str(e))
-            except TextError:
-                pass
-        for m in _BAD_TONE.finditer(text):
-            base = m.group(1)
-            if fe is None or any(p.known for p in _safe_inline(fe, f"{base}1")):
-                bad.append(m.group(0))
-        return list(dict.fromkeys(bad))
-
-
-def _safe_inline(fe: TextFrontend, word: str) -> list:
-    try:
-        return fe.inline_pinyin(word)
-    except TextError:
-        return []
+            fe = self.frontend()
+            inventory = fe.pinyin_inventory if fe is not None else PinyinInventory.standard()
+            return invalid_pinyin(text, inventory)

@@ -92,12 +92,13 @@ def text_preview(lang: str, preview: Any | None, invalid: list[str], *, ready: b
 
 
 def take_info(lang: str, *, seconds: float, requested: float | None, gen: float, rtf: float, seed: int,
-              segments: int, path: str, is_test_model: bool) -> str:
+              segments: int, path: str, is_test_model: bool, warnings: tuple[str, ...] = ()) -> str:
     req = t(lang, "take.requested", requested=requested) if requested else ""
     lines = [t(lang, "take.info", seconds=seconds, requested=req, gen=gen, rtf=rtf, seed=seed, segments=segments),
              t(lang, "take.saved", path=path)]
     if is_test_model:
         lines.append(f"⚠ {t(lang, 'take.test_model')}")
+    lines += [f"⚠ {w}" for w in warnings]
     return "\n\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from indextts_core.errors import AudioError
 from indextts_core.files import sha256_file
 from indextts_core.voice_check import MODEL_SECONDS, VoiceReport, check_voice, load_clip
 
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 MAX_RECENT = 12
 _SUBTYPE_DTYPES = {"PCM_16": "int16", "PCM_24": "int32", "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64"}
+
+
+class SilentVoiceError(AudioError):
+    """A clip with no audible voice: refused, never stored."""
 
 
 @dataclass
@@ -92,10 +97,14 @@ class VoiceLibrary:
     def add(self, src: str | Path, name: str | None = None) -> tuple[Voice, VoiceReport]:
         """Check ``src``, store it (trimmed) unless already stored, and mark it used now.
 
-        Raises :class:`indextts_core.AudioError` when the clip cannot be read.
+        Raises :class:`indextts_core.AudioError` when the clip cannot be read, and
+        :class:`SilentVoiceError` (storing nothing) when it is silent.
         """
         src = Path(src)
         report = check_voice(src)
+        if report.silent:
+            # Refused clips never join Recent voices.
+            raise SilentVoiceError("The voice clip is silent; upload or record a clip in which the voice can be heard.")
         digest = sha256_file(src)
         now = time.time()
         with self._lock:

@@ -91,18 +91,24 @@ def create_app(args: argparse.Namespace, *, factory: Any = None, start: bool = T
     return demo, ui, ctx
 
 
-def launch_kwargs(args: argparse.Namespace, ui: Any, ctx: Any) -> dict[str, Any]:
-    """Server settings: local by default, and only the app's own folders are served."""
-    from .layout import CSS, head_html
+def launch_kwargs(args: argparse.Namespace, ui: Any, ctx: Any, demo: Any) -> dict[str, Any]:
+    """Server settings: local by default, and requests from other web sites or for the page's
+    own handlers are refused (:mod:`app.security`). No folder is served by path: Gradio hands
+    out a copy of each file it shows under an unguessable name in its upload folder."""
+    from starlette.middleware import Middleware
 
-    # The model folder never needs serving; block it even if an output folder is placed inside it.
-    blocked = [str(ctx.controller.model_dir)]
+    from .layout import CSS, head_html
+    from .security import LocalOnlyMiddleware, allowed_hosts, new_page_key, public_api
+
+    guard = Middleware(LocalOnlyMiddleware, hosts=allowed_hosts(args.host), api=lambda: public_api(demo),
+                       cookie=f"indextts_page_{args.port}", key=new_page_key())
     return {
         "server_name": args.host,
         "server_port": args.port,
         "share": False,
-        "allowed_paths": ctx.dirs.served_dirs(),
-        "blocked_paths": blocked,
+        "allowed_paths": [],
+        # The model folder never needs serving, even if the cache is placed inside it.
+        "blocked_paths": [str(ctx.controller.model_dir)],
         "footer_links": ["api", "settings"],
         "run_history": False,
         "enable_monitoring": False,
@@ -113,6 +119,7 @@ def launch_kwargs(args: argparse.Namespace, ui: Any, ctx: Any) -> dict[str, Any]
         "css": CSS,
         "head": head_html(ui),
         "inbrowser": False,
+        "app_kwargs": {"middleware": [guard]},
     }
 
 
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Takes are saved in: {ctx.dirs.output_dir}", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: listening on {args.host}: other computers on your network can use this app.", flush=True)
-    demo.launch(**launch_kwargs(args, ui, ctx))
+    demo.launch(**launch_kwargs(args, ui, ctx, demo))
 
 
 if __name__ == "__main__":

@@ -141,12 +141,16 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     if args.text is not None and args.text_file is not None:
         raise InvalidOptionError("give the text with --text or --text-file, not both")
     if args.text_file is not None:
-        text = sys.stdin.read() if args.text_file == "-" else Path(args.text_file).read_text(encoding="utf-8")
+        text = sys.stdin.read() if args.text_file == "-" else _read_text_file(Path(args.text_file))
     elif args.text is not None:
         text = args.text
     else:
         raise InvalidOptionError("give the text to speak with --text or --text-file")
     options = _options_from_args(args)
+    # Checked before the models load and the take runs, so a typo costs nothing.
+    out_dir = Path(args.out).expanduser().parent
+    if not out_dir.is_dir():
+        raise InvalidOptionError(f"the folder of --out does not exist: {out_dir}; create it first")
     tts = IndexTTS2.from_pretrained(args.model_dir, device=args.device, dtype=args.dtype,
                                     download=not args.offline)
     if tts.is_test_model:
@@ -161,11 +165,22 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     asked = f" (requested {result.requested_seconds:.3f} s)" if result.requested_seconds is not None else ""
     print(f"wrote {out}: {result.seconds:.3f} s{asked}, {len(result.segments)} segment(s), seed {result.seed}, "
           f"{result.timings['total']:.2f} s to generate (RTF {result.rtf:.3f})")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for seg in result.segments if options.duration.mode == "free" else ():
         if not seg.stopped_naturally:
             print(f"note: segment {seg.index + 1} ended at the code limit ({seg.num_codes} codes), not by itself",
                   file=sys.stderr)
     return 0
+
+
+def _read_text_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidOptionError(f"{path} is not UTF-8 text; save it as UTF-8 and try again") from None
+    except OSError as e:
+        raise InvalidOptionError(f"cannot read the text file {path}: {e.strerror or e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

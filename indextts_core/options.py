@@ -340,6 +340,9 @@ class SynthesisResult:
     requested_seconds: float | None = None
     emotion_vector: tuple[float, ...] | None = None
     is_test_model: bool = False
+    # Sentences about what may make the take worse than asked: the voice clip (too short, cut
+    # to 15 s, clipped, ...) and the text (pieces read as <unk>, words that look like pinyin).
+    warnings: tuple[str, ...] = ()
 
     @property
     def seconds(self) -> float:

@@ -65,6 +65,7 @@ from .options import (
 from .text import TextFrontend, TextPreview
 from .tiny import is_test_model
 from .trace import NullRecorder, Recorder, StageTimer, record_all
+from .voice_check import check_voice
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class VoiceFeatures:
     latent: Tensor  # (1, 32, D) GPT speaker latents
     emovec: Tensor  # (1, D) the emotion vector of the speaker features
     trace: dict[str, Tensor] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what check_voice found wrong, and the 15 s cut
 
 
 @dataclass
@@ -153,6 +155,13 @@ def _source_key(source: AudioSource) -> str:
         return "file|" + sha256_file(source)
     except OSError:
         return "path|" + str(source)  # the loader reports the real problem
+
+
+def _voice_warnings(source: AudioSource) -> tuple[str, ...]:
+    """The voice check's warnings, and the note that a long clip is cut (the take is still made)."""
+    report = check_voice(source)
+    cut = (f"The voice clip is {report.duration:.1f} s long; only its first {report.used_seconds:g} s are used.",)
+    return report.warnings + (cut if report.trimmed else ())
 
 
 class IndexTTS2:
@@ -245,6 +254,11 @@ class IndexTTS2:
         take in ``result`` once iterated to the end.
         """
         options = SynthesisOptions() if options is None else options
+        if not isinstance(voice, str | Path | tuple):
+            raise InvalidOptionError("voice must be the path of a clip or a (sample_rate, samples) tuple, "
+                                     f"got {type(voice).__name__}")
+        if not isinstance(text, str):
+            raise InvalidOptionError(f"text must be a string, got {type(text).__name__}")
         if not isinstance(options, SynthesisOptions):
             raise InvalidOptionError(f"options must be a SynthesisOptions, got {type(options).__name__}")
         self._check_segment_tokens(options.segment_tokens)
@@ -314,13 +328,16 @@ class IndexTTS2:
                 infos.append(info)
                 yield SegmentAudio(index=i, audio=chunk, sample_rate=SAMPLE_RATE, info=info, is_last=last)
 
+            warnings = (*preview.warnings, *voice.warnings)
+            for w in warnings:
+                log.info("warning: %s", w)  # the caller shows result.warnings; the log is for -v
             audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
             stages.seconds["total"] = time.perf_counter() - start
             result = SynthesisResult(audio=audio, sample_rate=SAMPLE_RATE, segments=infos,
                                      timings=dict(stages.seconds), seed=seed,
                                      requested_seconds=targets.requested_seconds,
                                      emotion_vector=tuple(emo.weights) if emo.weights is not None else None,
-                                     is_test_model=self.is_test_model)
+                                     is_test_model=self.is_test_model, warnings=warnings)
             if trace.enabled:
                 trace.put("A_wav_int16", result.to_int16())
             log.info("synthesised %.2f s in %.2f s (RTF %.3f)", result.seconds, stages.seconds["total"], result.rtf)
@@ -409,6 +426,7 @@ class IndexTTS2:
             return self._voices[key]
         m = self.models
         dev = self.device
+        warnings = _voice_warnings(source)
         audio_22k, audio_16k = load_speaker_audio(source)
         with torch.inference_mode():
             features, mask = seamless_features(audio_16k)
@@ -423,7 +441,7 @@ class IndexTTS2:
             latent = m.gpt.get_conditioning(gpt_in)
             emovec = m.gpt.get_emovec(gpt_in)
         voice = VoiceFeatures(cond_emb=cond_emb, ref_mel=ref_mel, style=style, prompt_condition=prompt_condition,
-                              latent=latent, emovec=emovec)
+                              latent=latent, emovec=emovec, warnings=warnings)
         if fresh:
             voice.trace = {"A_spk_audio_22k": audio_22k, "A_spk_audio_16k": audio_16k,
                            "A_spk_fe_features": features, "A_spk_fe_mask": mask, "A_spk_w2v_feat": cond_emb,

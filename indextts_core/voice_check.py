@@ -113,9 +113,14 @@ def _decode_with_librosa(path: Path) -> tuple[np.ndarray, int]:
             warnings.simplefilter("ignore")
             audio, sr = librosa.load(str(path), sr=None, mono=False)
     except Exception as e:  # audioread raises many unrelated types for "no backend"
+        import shutil
+
+        # Advising to install ffmpeg when it is installed sends the user in circles.
+        advice = ("the file may be damaged or in a format ffmpeg cannot decode either; convert it to WAV"
+                  if shutil.which("ffmpeg") else
+                  "convert other formats (for example M4A) to WAV, or install ffmpeg so they can be decoded")
         raise AudioError(
-            f"Could not read {path.name} ({path.suffix or 'no extension'}). WAV, FLAC, OGG and MP3 work; "
-            "convert other formats (for example M4A) to WAV, or install ffmpeg so they can be decoded."
+            f"Could not read {path.name} ({path.suffix or 'no extension'}). WAV, FLAC, OGG and MP3 work; {advice}."
         ) from e
     audio = np.asarray(audio, dtype=np.float32)
     return (audio[:, None] if audio.ndim == 1 else audio.T), int(sr)

@@ -94,7 +94,8 @@ def test_history_names_never_collide_and_index_survives(tmp_path: Path) -> None:
     assert [t.id for t in again.list()] == [b.id, a.id]  # newest first
     assert again.delete(a.id) and not (tmp_path / "takes" / a.wav).exists()
     assert [t.id for t in History(tmp_path / "takes", tmp_path / "history.json").list()] == [b.id]
-    assert slug("你好 World!") == "world" and slug("。。") == "take"
+    assert slug("你好 World!") == "ni-hao-world" and slug("。。") == "take"
+    assert slug("今天天气很好。") == "jin-tian-tian-qi-hen-hao"
 
 
 def test_broken_history_index_is_set_aside(tmp_path: Path) -> None:
@@ -189,6 +190,15 @@ def test_every_key_used_by_the_code_exists() -> None:
     missing = sorted(k for k in used if k not in i18n.STRINGS)
     assert not missing
     assert len(used) > 100
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_take_summary_markup_renders_in_both_languages(lang: str) -> None:
+    from markdown_it import MarkdownIt
+
+    text = i18n.t(lang, "take.info", seconds=1.2, requested="", gen=1.0, rtf=0.5, seed=3, segments=1)
+    html = MarkdownIt().render(text)
+    assert "**" not in html and html.count("<strong>") == 5
 
 
 def test_language_detection() -> None:
@@ -294,6 +304,30 @@ def test_variants_share_one_seed(ctx: AppContext) -> None:
     assert isinstance(run(Studio(ctx).variants("en", str(SPEAKER), TakeSettings(text="x"), []))[0], Failed)
 
 
+def test_silent_clip_never_joins_recent_voices(ctx: AppContext, tmp_path: Path) -> None:
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(22050 * 5, dtype=np.int16), 22050)
+    voice, report, error = Studio(ctx).add_voice(str(silent), "zh")
+    assert voice is None and report is None and error == i18n.t("zh", "error.silent_voice")
+    assert ctx.voices.recent() == []
+
+
+def test_page_reuse_describes_the_voice_and_pinyin_helper_says_what_it_did(ctx: AppContext) -> None:
+    from app.layout import build_demo
+
+    _, ui = build_demo(ctx)
+    done = run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="again")))[-1]
+    *_, note = ui.on_history_reuse("en", done.take.id)
+    assert "itts-ok" in note and i18n.t("en", "voice.none") not in note
+    text = "最重要"
+    state = [[1, "重", ["zhong4", "chong2"], None]]
+    new_text, msg = ui.on_poly_insert("en", text, state, 1, "chong2")
+    assert new_text == "最重[chong2]要" and "will be read as chong2" in msg and "Replaced" not in msg
+    state = [[1, "重", ["zhong4", "chong2"], "chong2"]]
+    _, msg = ui.on_poly_insert("en", new_text, state, 1, "zhong4")
+    assert "instead of chong2" in msg
+
+
 def test_reuse_restores_settings_and_voice(ctx: AppContext) -> None:
     done = run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="again", speed=1.5,
                                                                        duration_mode="speed")))[-1]
@@ -368,11 +402,11 @@ def test_defaults_are_local_and_private(tmp_path: Path, tiny_model_dir: Path,
                              "--cache-dir", str(tmp_path / "c")])
     assert (args.host, args.port, args.precision) == ("127.0.0.1", 7860, "auto")
     demo, ui, ctx = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
-    kw = webui.launch_kwargs(args, ui, ctx)
+    kw = webui.launch_kwargs(args, ui, ctx, demo)
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and demo.analytics_enabled is False
     assert kw["server_name"] == "127.0.0.1" and kw["share"] is False
-    assert kw["allowed_paths"] == [str((tmp_path / "o" / "takes").resolve()),
-                                   str((tmp_path / "o" / "voices").resolve())]
+    assert kw["allowed_paths"] == [], "no folder is served by path"
+    assert demo.delete_cache == (3600, 86400), "the upload cache is cleaned"
     assert str(tiny_model_dir) in kw["blocked_paths"][0]
     assert os.environ["GRADIO_TEMP_DIR"] == str((tmp_path / "c" / "gradio").resolve())
     assert "ittsTips" in kw["head"]

@@ -60,3 +60,35 @@ def test_unknown_option_is_rejected(base, capsys):
         main([*base, "--text", "hi", "--emotion", "sad"])
     assert e.value.code == 2
     assert "unrecognized arguments: --emotion" in capsys.readouterr().err
+
+
+def test_take_warnings_are_printed(base, tmp_path, capsys):
+    data, sr = sf.read(VOICE, dtype="float32")
+    short = tmp_path / "short.wav"
+    sf.write(short, data[: int(0.5 * sr)], sr)
+    args = [a if a != VOICE else str(short) for a in base]
+    assert main([*args, "--text", "Hello 😀.", "--greedy", "--max-mel-tokens", "20"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: The clip is only 0.5 s long" in err and "warning: 1 piece(s)" in err
+
+
+def test_text_file_problems_are_clear_errors(base, tmp_path, capsys):
+    assert main([*base, "--text-file", str(tmp_path / "missing.txt")]) == 2
+    assert "cannot read the text file" in capsys.readouterr().err
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("café".encode("latin-1"))
+    assert main([*base, "--text-file", str(latin1)]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_missing_out_folder_is_refused_before_the_model_loads(base, tmp_path, capsys):
+    args = [*base, "--text", "hi"]
+    args[args.index("--out") + 1] = str(tmp_path / "no" / "such" / "o.wav")
+    args[args.index("--model-dir") + 1] = str(tmp_path / "no-model")  # never reached
+    assert main(args) == 2
+    assert "the folder of --out does not exist" in capsys.readouterr().err
+
+
+def test_unreadable_text_is_refused(base, capsys):
+    assert main([*base, "--text", "👍👍"]) == 2
+    assert "Nothing in the text can be read aloud" in capsys.readouterr().err

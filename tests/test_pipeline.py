@@ -187,3 +187,40 @@ def test_emotion_text_model_is_fetched_on_first_use(tiny_model_dir, tmp_path, mo
     with pytest.raises(ModelNotFoundError, match="no network"):
         tts.analyze_emotion_text("好开心")
     assert asked == [("emotion_text",)]
+
+
+def test_voice_and_text_warnings_travel_with_the_result(tts: IndexTTS2):
+    import soundfile as sf
+
+    data, sr = sf.read(VOICE, dtype="float32")
+    opts = Options(sampling=Sampling.greedy(max_mel_tokens=20), diffusion_steps=2, seed=1)
+    assert tts.synthesize(SHORT, VOICE, opts).warnings == ()
+    short = tts.synthesize(SHORT, (sr, data[: int(0.2 * sr)]), opts)
+    assert any("0.2 s long, too short" in w for w in short.warnings)
+    long = tts.synthesize(SHORT, (sr, np.tile(data, 4)), opts)
+    assert any("only its first 15 s are used" in w for w in long.warnings)
+    clipped = tts.synthesize(SHORT, (sr, np.clip(data * 50, -1, 1)), opts)
+    assert any("clipped" in w for w in clipped.warnings)
+    unk = tts.synthesize("Hello 😀 there.", VOICE, opts)
+    assert any("<unk>: 😀" in w for w in unk.warnings)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("👍👍👍", "Nothing in the text can be read aloud"),
+    ("!!!", "Nothing in the text can be read aloud"),
+    ("你好ZHANG7。", "invalid pinyin: ZHANG7"),
+    ("重[chong]要", "invalid pinyin: chong"),
+    ("重[xx9]要", "invalid pinyin: xx9"),
+])
+def test_unreadable_text_is_refused_before_any_work(tts: IndexTTS2, text, message):
+    with pytest.raises(TextError, match=message):
+        tts.synthesize(text, VOICE)
+
+
+def test_bad_voice_arguments_are_clear_errors(tts: IndexTTS2):
+    with pytest.raises(InvalidOptionError, match="voice must be"):
+        tts.synthesize(SHORT, None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match="text must be"):
+        tts.synthesize(None, VOICE)  # type: ignore[arg-type]
+    with pytest.raises(AudioError, match="NaN"):
+        tts.synthesize(SHORT, (22050, np.full(22050, np.nan, dtype=np.float32)))

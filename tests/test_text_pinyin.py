@@ -125,9 +125,38 @@ def test_inline_pinyin_warnings(frontend: TextFrontend) -> None:
     found = frontend.inline_pinyin("最zhong4要，cua1不是")
     assert [(p.text, p.offset, p.syllable, p.known) for p in found] == [
         ("zhong4", 1, "ZHONG4", True), ("cua1", 9, "CUA1", False)]
-    p = frontend.preview("最zhong4要，cua1不是")
-    assert any("cua1" in w and "character 9" in w for w in p.warnings)
-    assert not any("zhong4" in w for w in p.warnings)
+    # In a Chinese text a syllable the model lacks is a mistake: the take is refused, naming it.
+    with pytest.raises(PinyinError, match="cua1 at character 9") as err:
+        frontend.preview("最zhong4要，cua1不是")
+    assert "zhong4" not in str(err.value)
+    # Elsewhere it is a word that happens to look like pinyin: read out, with a warning.
+    p = frontend.preview("ZHONG4 and CUA1 here")
+    assert any("CUA1" in w and "character 11" in w for w in p.warnings)
+    assert not any("ZHONG4" in w for w in p.warnings)
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("这个拼音ZHUANG7不存在。", ["ZHUANG7"]),
+    ("你好BV3。", ["BV3"]),
+    ("重[xx9]要", ["xx9"]),
+    ("重[chong]要", ["chong"]),
+    ("今天很{好|hao6}。", ["hao6"]),
+    ("很xao3", ["xao3"]),
+    ("重[chong2]要，zhong4要", []),
+    ("图[1]和mp3、win10", []),
+    ("Hello hao6 ZHANG7 world", []),
+])
+def test_invalid_pinyin_is_refused(frontend: TextFrontend, text: str, bad: list[str]) -> None:
+    assert frontend.invalid_pinyin(text) == bad
+    if bad:
+        with pytest.raises(PinyinError, match=bad[0]):
+            frontend.preview(text)
+
+
+@pytest.mark.parametrize("text", ["👍👍👍", "!!!", "……。。。", "ⴰⵣⵓⵍ"])
+def test_nothing_speakable_is_refused(frontend: TextFrontend, text: str) -> None:
+    with pytest.raises(TextError, match="Nothing in the text can be read aloud"):
+        frontend.preview(text)
 
 
 def test_char_readings() -> None:

@@ -113,3 +113,15 @@ def test_undecodable_file_says_what_to_do(tmp_path) -> None:
     path.write_bytes(b"\x00\x00\x00\x18ftypM4A not really audio")
     with pytest.raises(AudioError, match="convert"):
         check_voice(path)
+
+
+@pytest.mark.parametrize("ffmpeg, advice", [("/usr/bin/ffmpeg", "ffmpeg cannot decode either"),
+                                            (None, "install ffmpeg")])
+def test_ffmpeg_is_advised_only_when_missing(tmp_path, monkeypatch, ffmpeg, advice) -> None:
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: ffmpeg if name == "ffmpeg" else None)
+    path = tmp_path / "voice.m4a"
+    path.write_bytes(b"\x00\x00\x00\x18ftypM4A not really audio")
+    with pytest.raises(AudioError, match=advice):
+        check_voice(path)

@@ -26,6 +26,7 @@ from .pinyin import (
     expand_annotations,
     find_inline_pinyin,
     has_annotations,
+    invalid_pinyin,
     model_form,
 )
 from .tokenizer import BpeModel, split_cjk, split_segments
@@ -50,6 +51,7 @@ __all__ = [
     "char_readings",
     "expand_annotations",
     "find_inline_pinyin",
+    "invalid_pinyin",
     "model_form",
     "split_cjk",
     "split_segments",
@@ -128,6 +130,10 @@ class TextFrontend:
         """Inline tone-numbered syllables in ``text`` (after the friendly forms are expanded)."""
         return find_inline_pinyin(self._expand(text), self.pinyin_inventory)
 
+    def invalid_pinyin(self, text: str) -> list[str]:
+        """Pinyin in ``text`` the model cannot read, as written (see :func:`.pinyin.invalid_pinyin`)."""
+        return invalid_pinyin(_check_text(text), self.pinyin_inventory)
+
     def char_readings(self, text: str) -> list[CharReading]:
         """Each Han character's default reading and whether it is a polyphone (for the UI)."""
         return char_readings(_check_text(text))
@@ -181,6 +187,12 @@ class TextFrontend:
         text = _check_text(text)
         if not text.strip():
             raise TextError("The text is empty: type something for the voice to say.")
+        bad = self.invalid_pinyin(text)
+        if bad:
+            where = ", ".join(f"{b} at character {text.find(b)}" for b in bad)
+            raise PinyinError(f"invalid pinyin: {where}. Write a reading like chóng or chong2 "
+                              "(tone 1-4, 5 = neutral) with a syllable the model knows.", bad[0],
+                              max(0, text.find(bad[0])))
         expanded = self._expand(text)
         normalized = self._normalize_expanded(expanded)
         pieces = self._pieces(expanded, normalized)
@@ -191,6 +203,10 @@ class TextFrontend:
         segments = self.segment(pieces, max_tokens)
         unk = self.bpe.unk_id
         unknown = list(dict.fromkeys(p for p, i in zip(pieces, ids, strict=True) if i == unk))
+        if not any(i != unk and any(c.isalnum() for c in p) for p, i in zip(pieces, ids, strict=True)):
+            missing = f" ({' '.join(unknown[:10])} are not in its vocabulary)" if unknown else ""
+            raise TextError(f"Nothing in the text can be read aloud: it has no words, characters or numbers "
+                            f"the model knows{missing}.")
         warnings = []
         if INLINE_PINYIN_RE.search(expanded):
             for p in find_inline_pinyin(expanded, self.pinyin_inventory):

@@ -58,6 +58,13 @@ _BRACE_RE = re.compile(rf"\{{([{_HAN}]+)\|([^{{}}|\n]*)\}}")
 _BRACKET_RE = re.compile(rf"([{_HAN}])\[([{_PINYIN_LETTERS}]+[1-5]?)\]")
 
 
+# 字[...] holding Latin letters: meant as a reading, whether or not it is a valid one.
+_ATTEMPT_RE = re.compile(rf"[{_HAN}]\[([^\[\]\n]*[A-Za-zÜü][^\[\]\n]*)\]")
+# Letters and a tone digit outside 1-5 (``hao6``, ``ZHANG7``), not part of a longer number.
+_BAD_TONE_RE = re.compile(r"(?<![A-Za-zÜü])([A-Za-zÜü]{1,6})([06-9])(?![0-9])")
+_HAN_RE = re.compile(rf"[{_HAN}]")
+
+
 class PinyinError(TextError):
     """A pinyin syllable the model does not know; ``syllable`` and character ``offset`` say where."""
 
@@ -189,6 +196,44 @@ def parse_syllables(reading: str, inventory: PinyinInventory, offset: int = 0) -
     if not out:
         raise PinyinError(f"empty pinyin annotation at character {offset}", "", offset)
     return out
+
+
+def invalid_pinyin(text: str, inventory: PinyinInventory) -> list[str]:
+    """Pinyin in a Chinese text that the model cannot read, each as written, in order.
+
+    Covers annotations with an unknown syllable or none at all (``{好|hao6}``, ``重[xx9]``,
+    ``重[chong]``), inline syllables the model has no piece for (``xao3``, ``BV3``) and tone
+    digits outside 1-5 (``ZHANG7``). Text without Han characters has no pinyin to get wrong:
+    ``MP3`` or ``A7`` in English are words, not readings.
+    """
+    if not _HAN_RE.search(text):
+        return []
+    bad: list[str] = []
+    blanked = list(text)
+    for m in _BRACE_RE.finditer(text):
+        for syl in m.group(2).split() or [m.group(2)]:
+            if not _known(syl, inventory):
+                bad.append(syl)
+        blanked[m.start():m.end()] = " " * (m.end() - m.start())
+    for m in _ATTEMPT_RE.finditer(text):
+        raw = m.group(1)
+        has_tone = raw[-1:].isdigit() or any(c in _TONE_MARKS for c in raw.lower())
+        if not has_tone or not _known(raw, inventory):
+            bad.append(raw)
+        blanked[m.start():m.end()] = " " * (m.end() - m.start())
+    rest = "".join(blanked)
+    # ``win10`` holds the syllable-like ``win1``: part of a longer number, not pinyin.
+    bad += [p.text for p in find_inline_pinyin(rest, inventory)
+            if not p.known and not rest[p.offset + len(p.text):][:1].isdigit()]
+    bad += [m.group(0) for m in _BAD_TONE_RE.finditer(rest) if _SYLLABLE_FULL_RE.fullmatch(m.group(1) + "1")]
+    return list(dict.fromkeys(bad))
+
+
+def _known(raw: str, inventory: PinyinInventory) -> bool:
+    try:
+        return model_form(raw) in inventory
+    except ValueError:
+        return False
 
 
 def _join_inline(text: str, start: int, end: int, syllables: list[str]) -> str:
