@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,27 +282,32 @@ class QwenEmotion:
         self.device = torch.device(device)
         self.dtype = dtype
         self.max_new_tokens = max_new_tokens
-        self._model = None
-        self._tokenizer = None
-        self._settings = None
+        # (model, tokenizer, settings), replaced as one value so a concurrent unload never
+        # leaves an analysis half a model; the lock keeps two first uses from loading twice.
+        self._loaded: tuple | None = None
+        self._load_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._loaded is not None
 
     def load(self) -> None:
+        self._parts()
+
+    def _parts(self) -> tuple:
         from .models.qwen import GenerationSettings, QwenTokenizer, load_qwen
 
-        if self.loaded:
-            return
-        tokenizer = QwenTokenizer.from_folder(self.folder)
-        model = load_qwen(self.folder, self.device, self.dtype)
-        self._settings = GenerationSettings.from_folder(self.folder, model.cfg)
-        self._tokenizer, self._model = tokenizer, model
-        log.info("loaded the emotion-text model from %s on %s", self.folder, self.device)
+        with self._load_lock:
+            if self._loaded is None:
+                tokenizer = QwenTokenizer.from_folder(self.folder)
+                model = load_qwen(self.folder, self.device, self.dtype)
+                self._loaded = (model, tokenizer, GenerationSettings.from_folder(self.folder, model.cfg))
+                log.info("loaded the emotion-text model from %s on %s", self.folder, self.device)
+            return self._loaded
 
     def unload(self) -> None:
-        self._model = self._tokenizer = self._settings = None
+        """Free the model; an analysis already running finishes with it first."""
+        self._loaded = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         elif self.device.type == "mps":
@@ -326,12 +332,11 @@ class QwenEmotion:
         n = self.max_new_tokens if max_new_tokens is None else max_new_tokens
         if not (isinstance(n, int) and n >= 1):
             raise InvalidOptionError(f"max_new_tokens must be a positive integer, got {n!r}")
-        self.load()
-        tok = self._tokenizer
+        model, tok, settings = self._parts()
         chat = tok.render_chat(self.messages(text), add_generation_prompt=True, enable_thinking=False)
         input_ids = torch.tensor([tok.encode(chat)], dtype=torch.long)
-        out = generate_greedy(self._model, input_ids, n, self._settings.eos_ids,
-                              self._settings.repetition_penalty, keep_logits=keep_logits)
+        out = generate_greedy(model, input_ids, n, settings.eos_ids, settings.repetition_penalty,
+                              keep_logits=keep_logits)
         ids = out.ids[0].tolist()
         # Keep only what follows the last </think>. The reference looks the id up as a
         # constant of the released vocabulary; a vocabulary without the token cuts nothing.

@@ -101,6 +101,7 @@ class VoiceFeatures:
 class _Take:
     """What every segment of one synthesis shares."""
 
+    models: Models
     voice: VoiceFeatures
     emotion: EmotionStages
     options: SynthesisOptions
@@ -149,7 +150,15 @@ def _source_key(source: AudioSource) -> str:
 
 
 class IndexTTS2:
-    """IndexTTS-2 inference on one device. Not thread-safe for concurrent calls: it serialises them."""
+    """IndexTTS-2 inference on one device, safe to share between threads.
+
+    Nothing a take computes is kept on the models (each generation has its own KV cache, each
+    take its own generators), so takes may run at once from several threads, and a stream may
+    be resumed on any thread. The only shared state, the per-clip feature caches and the
+    lazily loaded emotion-from-text model, is guarded inside. Takes running at once share the
+    device's memory and speed: an application that wants one take at a time (one GPU) queues
+    them itself.
+    """
 
     def __init__(self, config: IndexTTSConfig, models: Models, text: TextFrontend, *,
                  device: torch.device, dtype: torch.dtype, model_dir: Path | None = None,
@@ -167,19 +176,20 @@ class IndexTTS2:
         self._mel = MelSpectrogram(config.s2mel.preprocess_params)
         self._voices: OrderedDict[str, VoiceFeatures] = OrderedDict()
         self._emotion_clips: OrderedDict[str, Tensor] = OrderedDict()  # emotion vectors by clip
-        self._lock = threading.RLock()
+        self._cache_lock = threading.Lock()  # held only to look up or store a cache entry
 
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path | None = None, *, device: str | torch.device = "auto",
                         dtype: str | torch.dtype | None = None, download: bool = True,
-                        progress: Callable | None = None) -> IndexTTS2:
+                        progress: Callable | None = None, text: TextFrontend | None = None) -> IndexTTS2:
         """Load a checkpoint folder in the official layout, downloading missing files first.
 
         ``model_dir=None`` is :func:`indextts_core.download.default_model_dir`. ``dtype`` sets
         the GPT and its conditioners (``None``/``"auto"``: float16 on GPUs, float32 on the CPU);
         the encoders, s2mel and the vocoder always run in float32, as in the reference.
+        ``text``: a front end of this folder to share (an application's previews), else a new one.
         """
         from .download import default_model_dir, ensure_model
 
@@ -198,7 +208,7 @@ class IndexTTS2:
             s2mel=load_s2mel(model_dir / cfg.s2mel_checkpoint, cfg.s2mel, dev),
             vocoder=load_bigvgan(model_dir / layout.BIGVGAN_DIR, dev),
             spk_matrix=spk_matrix, emo_matrix=emo_matrix)
-        text = TextFrontend.from_model_dir(model_dir)
+        text = TextFrontend.from_model_dir(model_dir) if text is None else text
         qwen = QwenEmotion(model_dir / cfg.qwen_emo_path, device=dev)
         return cls(cfg, models, text, device=dev, dtype=gpt_dtype, model_dir=model_dir, emotion_model=qwen,
                    download=download)
@@ -212,14 +222,12 @@ class IndexTTS2:
 
     def analyze_emotion_text(self, text: str, max_tokens: int | None = None) -> dict[str, float]:
         """The 8 emotion intensities the Qwen emotion model reads from ``text``."""
-        with self._lock:
-            analysis = self._require_emotion_model().analyze(text, max_new_tokens=max_tokens)
+        analysis = self._require_emotion_model().analyze(text, max_new_tokens=max_tokens)
         return dict(zip(EMOTIONS, analysis.vector, strict=True))
 
     def unload_emotion_model(self) -> None:
         if self._emotion_model is not None:
-            with self._lock:
-                self._emotion_model.unload()
+            self._emotion_model.unload()
 
     def synthesize(self, text: str, voice: AudioSource, options: SynthesisOptions | None = None, *,
                    recorder: Recorder | None = None) -> SynthesisResult:
@@ -256,14 +264,18 @@ class IndexTTS2:
         return info
 
     def close(self) -> None:
-        """Free every model; the object cannot synthesise afterwards."""
-        with self._lock:
-            self.unload_emotion_model()
+        """Drop every model; the object cannot start a take afterwards.
+
+        A take already running keeps the models it started with and finishes; their memory is
+        freed when the last such take ends.
+        """
+        self.unload_emotion_model()
+        self.models = None  # type: ignore[assignment]
+        with self._cache_lock:
             self._voices.clear()
             self._emotion_clips.clear()
-            self.models = None  # type: ignore[assignment]
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     # -- the pipeline --------------------------------------------------------------------------
 
@@ -272,55 +284,55 @@ class IndexTTS2:
         sampling, seed = options.sampling, options.seed
         assert seed is not None
         duration = None if options.duration.mode == "free" else options.duration
-        with self._lock:
-            if self.models is None:
-                raise InvalidOptionError("this engine was closed; load the models again")
-            timer = StageTimer(self.device)
-            start = time.perf_counter()
+        models = self.models  # this take keeps its models even if the engine is closed meanwhile
+        if models is None:
+            raise InvalidOptionError("this engine was closed; load the models again")
+        timer = StageTimer(self.device)
+        start = time.perf_counter()
 
-            with timer("text"):
-                preview = self.text.preview(text, options.segment_tokens)
-            recorder.begin(len(preview.segments), self.models)
-            limit = min(sampling.max_mel_tokens, max_codes(self.models.gpt))
-            if limit < sampling.max_mel_tokens:
-                log.info("max mel tokens lowered from %d to the model's %d", sampling.max_mel_tokens, limit)
-            targets = plan(duration, [len(s) for s in preview.segment_ids], gap_ms=options.gap_ms, max_codes=limit)
+        with timer("text"):
+            preview = self.text.preview(text, options.segment_tokens)
+        recorder.begin(len(preview.segments), models)
+        limit = min(sampling.max_mel_tokens, max_codes(models.gpt))
+        if limit < sampling.max_mel_tokens:
+            log.info("max mel tokens lowered from %d to the model's %d", sampling.max_mel_tokens, limit)
+        targets = plan(duration, [len(s) for s in preview.segment_ids], gap_ms=options.gap_ms, max_codes=limit)
 
-            with timer("voice"):
-                voice = self._voice(speaker, recorder)
-            with timer("emotion"):
-                emo = self._emotion(options.emotion, text, speaker, voice, seed, recorder)
-            take = _Take(voice, emo, options, targets, limit, timer, recorder)
+        with timer("voice"):
+            voice = self._voice(models, speaker, recorder)
+        with timer("emotion"):
+            emo = self._emotion(models, options.emotion, text, speaker, voice, seed, recorder)
+        take = _Take(models, voice, emo, options, targets, limit, timer, recorder)
 
-            gap = np.zeros(targets.gap_samples, dtype=np.float32)
-            pieces: list[np.ndarray] = []
-            infos: list[SegmentInfo] = []
-            codes: list[int] = []
-            for i, ids in enumerate(preview.segment_ids):
-                stages = self._segment(take, i, ids, codes)
-                recorder.segment(stages)
-                codes.append(int(stages.codes.shape[1]))
-                wav = stages.wav
-                last = i == len(preview.segment_ids) - 1
-                if last and targets.total_samples is not None:
-                    wav = self._trim_to(wav, targets, pieces, len(gap))
-                info = SegmentInfo(index=i, text="".join(preview.segments[i]).replace("▁", " ").strip(),
-                                   num_tokens=len(ids), num_codes=codes[-1], stopped_naturally=stages.stopped,
-                                   num_samples=len(wav))
-                chunk = wav if i == 0 else np.concatenate([gap, wav])
-                pieces.append(chunk)
-                infos.append(info)
-                yield SegmentAudio(index=i, audio=chunk, sample_rate=SAMPLE_RATE, info=info, is_last=last)
+        gap = np.zeros(targets.gap_samples, dtype=np.float32)
+        pieces: list[np.ndarray] = []
+        infos: list[SegmentInfo] = []
+        codes: list[int] = []
+        for i, ids in enumerate(preview.segment_ids):
+            stages = self._segment(take, i, ids, codes)
+            recorder.segment(stages)
+            codes.append(int(stages.codes.shape[1]))
+            wav = stages.wav
+            last = i == len(preview.segment_ids) - 1
+            if last and targets.total_samples is not None:
+                wav = self._trim_to(wav, targets, pieces, len(gap))
+            info = SegmentInfo(index=i, text="".join(preview.segments[i]).replace("▁", " ").strip(),
+                               num_tokens=len(ids), num_codes=codes[-1], stopped_naturally=stages.stopped,
+                               num_samples=len(wav))
+            chunk = wav if i == 0 else np.concatenate([gap, wav])
+            pieces.append(chunk)
+            infos.append(info)
+            yield SegmentAudio(index=i, audio=chunk, sample_rate=SAMPLE_RATE, info=info, is_last=last)
 
-            audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-            timer.seconds["total"] = time.perf_counter() - start
-            result = SynthesisResult(audio=audio, sample_rate=SAMPLE_RATE, segments=infos,
-                                     timings=dict(timer.seconds), seed=seed,
-                                     requested_seconds=targets.requested_seconds,
-                                     emotion_vector=emo.weights, is_test_model=self.is_test_model)
-            recorder.end(result)
-            log.info("synthesised %.2f s in %.2f s (RTF %.3f)", result.seconds, timer.seconds["total"], result.rtf)
-            return result
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        timer.seconds["total"] = time.perf_counter() - start
+        result = SynthesisResult(audio=audio, sample_rate=SAMPLE_RATE, segments=infos,
+                                 timings=dict(timer.seconds), seed=seed,
+                                 requested_seconds=targets.requested_seconds,
+                                 emotion_vector=emo.weights, is_test_model=self.is_test_model)
+        recorder.end(result)
+        log.info("synthesised %.2f s in %.2f s (RTF %.3f)", result.seconds, timer.seconds["total"], result.rtf)
+        return result
 
     @staticmethod
     def _trim_to(wav: np.ndarray, targets: DurationPlan, before: list[np.ndarray], gap: int) -> np.ndarray:
@@ -334,7 +346,7 @@ class IndexTTS2:
 
     def _segment(self, take: _Take, i: int, ids: list[int], codes_before: list[int]) -> SegmentStages:
         """Segment ``i`` (text token ``ids``) to a waveform; ``codes_before``: earlier segments' code counts."""
-        m, dev, timer, options = self.models, self.device, take.timer, take.options
+        m, dev, timer, options = take.models, self.device, take.timer, take.options
         assert options.seed is not None
         target = take.plan.segments[i]
         text_ids = torch.tensor([ids], dtype=torch.int32, device=dev)
@@ -366,13 +378,12 @@ class IndexTTS2:
 
     # -- voice and emotion features -----------------------------------------------------------
 
-    def _voice(self, source: AudioSource, recorder: Recorder) -> VoiceFeatures:
+    def _voice(self, m: Models, source: AudioSource, recorder: Recorder) -> VoiceFeatures:
         """The speaker features of ``source``, cached by content; an enabled recorder gets them fresh."""
         key = _source_key(source)
-        if not recorder.enabled and key in self._voices:
-            self._voices.move_to_end(key)
-            return self._voices[key]
-        m = self.models
+        cached = None if recorder.enabled else self._cached(self._voices, key)
+        if cached is not None:
+            return cached
         dev = self.device
         audio_22k, audio_16k = load_speaker_audio(source)
         with torch.inference_mode():
@@ -397,13 +408,12 @@ class IndexTTS2:
         self._remember(self._voices, key, voice)
         return voice
 
-    def _emotion_clip(self, source: AudioSource, recorder: Recorder) -> Tensor:
+    def _emotion_clip(self, m: Models, source: AudioSource, recorder: Recorder) -> Tensor:
         """The emotion vector of ``source``, cached by content; an enabled recorder gets it fresh."""
         key = _source_key(source)
-        if not recorder.enabled and key in self._emotion_clips:
-            self._emotion_clips.move_to_end(key)
-            return self._emotion_clips[key]
-        m = self.models
+        cached = None if recorder.enabled else self._cached(self._emotion_clips, key)
+        if cached is not None:
+            return cached
         audio = load_emotion_audio(source)
         with torch.inference_mode():
             features, mask = seamless_features(audio)
@@ -414,14 +424,24 @@ class IndexTTS2:
         self._remember(self._emotion_clips, key, emovec)
         return emovec
 
-    @staticmethod
-    def _remember(cache: OrderedDict, key: str, value) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > VOICE_CACHE_SIZE:
-            cache.popitem(last=False)
+    def _cached(self, cache: OrderedDict, key: str):
+        with self._cache_lock:
+            value = cache.get(key)
+            if value is not None:
+                cache.move_to_end(key)
+            return value
 
-    def _emotion(self, emotion: Emotion, text: str, speaker: AudioSource, voice: VoiceFeatures, seed: int,
+    def _remember(self, cache: OrderedDict, key: str, value) -> None:
+        # Two takes may compute the same clip at once; both results are the same, one is kept.
+        with self._cache_lock:
+            if self.models is None:
+                return  # closed while this take ran: keep nothing
+            cache[key] = value
+            cache.move_to_end(key)
+            while len(cache) > VOICE_CACHE_SIZE:
+                cache.popitem(last=False)
+
+    def _emotion(self, m: Models, emotion: Emotion, text: str, speaker: AudioSource, voice: VoiceFeatures, seed: int,
                  recorder: Recorder) -> EmotionStages:
         weights: list[float] | None = None
         if emotion.mode == "text":
@@ -438,12 +458,11 @@ class IndexTTS2:
         # The reference blends the emotion clip into the speaker's own emotion by alpha; without
         # an emotion clip it re-reads the speaker clip through the emotion path with alpha 1.
         use_clip = emotion.mode == "audio"
-        clip_emovec = self._emotion_clip(emotion.audio if use_clip else speaker, recorder)
+        clip_emovec = self._emotion_clip(m, emotion.audio if use_clip else speaker, recorder)
         alpha = emotion.weight if use_clip else 1.0
         merged = voice.emovec + alpha * (clip_emovec - voice.emovec)
         state = EmotionStages(used=merged, merged=merged, clip_emovec=clip_emovec, speaker_emovec=voice.emovec)
         if weights is not None:
-            m = self.models
             rng = torch.Generator("cpu").manual_seed(seed)
             rows = select_matrix_rows(voice.style, m.spk_matrix, self.config.emo_num,
                                       use_random=emotion.use_random, generator=rng)
