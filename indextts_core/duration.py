@@ -31,11 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import InvalidOptionError
-from .models.s2mel import target_mel_frames
+from .models.s2mel import MEL_FRAMES_PER_CODE, target_mel_frames
 from .options import SAMPLE_RATE, Duration
 
 HOP = 256
-CODES_TO_FRAMES = 1.72  # the reference's codes → frames ratio (see models.s2mel.target_mel_frames)
 # How far the GPT may stray from the code count a ``seconds`` target implies; the length
 # regulator absorbs the rest. Wider windows let the model end where it wants to.
 SECONDS_CODE_SLACK = 0.10
@@ -145,7 +144,7 @@ def plan(duration: Duration | None, token_counts: list[int], *, gap_ms: float,
             "use a longer target, a shorter text, larger segments or smaller gaps")
     targets = []
     for frames in _share(frames_total, weights, MIN_SEGMENT_FRAMES):
-        codes = frames / CODES_TO_FRAMES
+        codes = frames / MEL_FRAMES_PER_CODE
         lo = max(1, min(max_codes, math.floor(codes * (1 - SECONDS_CODE_SLACK))))
         hi = max(lo, min(max_codes, math.ceil(codes * (1 + SECONDS_CODE_SLACK))))
         targets.append(SegmentTarget(min_codes=lo, max_codes=hi, frames=frames))

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from . import layout
-from .audio import MelSpectrogram, kaldi_fbank, load_emotion_audio, load_speaker_audio, seamless_features
+from .audio import MelSpectrogram, load_emotion_audio, load_speaker_audio, seamless_features
 from .config import IndexTTSConfig, load_config
 from .device import resolve_device, resolve_dtype
 from .duration import DurationPlan, plan
@@ -47,9 +47,9 @@ from .errors import InvalidOptionError
 from .files import sha256_file
 from .generate import generate, max_codes
 from .models.bigvgan import BigVGAN, load_bigvgan
-from .models.campplus import CAMPPlus, load_campplus
+from .models.campplus import CAMPPlus, campplus_features, load_campplus
 from .models.codec import SemanticCodec, load_semantic_codec
-from .models.gpt import UnifiedVoice, load_gpt
+from .models.gpt import UnifiedVoice, load_gpt, merge_emovec
 from .models.s2mel import S2Mel, load_s2mel
 from .models.w2vbert import W2VBert, load_w2vbert
 from .options import (
@@ -391,8 +391,7 @@ class IndexTTS2:
             cond_emb = m.w2vbert(features.to(dev), mask.to(dev))
             codes, s_ref = m.codec.quantize(cond_emb)
             ref_mel = self._mel(audio_22k.to(dev).float())
-            fbank = kaldi_fbank(audio_16k.to(dev))
-            feat = (fbank - fbank.mean(dim=0, keepdim=True))[None]
+            feat = campplus_features(audio_16k.to(dev))
             style = m.campplus(feat)
             prompt_condition = m.s2mel.prompt_condition(s_ref, ref_mel.shape[-1])
             gpt_in = cond_emb.to(self.dtype)
@@ -403,7 +402,7 @@ class IndexTTS2:
         if recorder.enabled:
             recorder.voice(VoiceStages(audio_22k=audio_22k, audio_16k=audio_16k, features=features, mask=mask,
                                        w2v=cond_emb, semantic_codes=codes, semantic_emb=s_ref, ref_mel=ref_mel,
-                                       fbank=fbank, campplus_input=feat, style=style,
+                                       campplus_input=feat, style=style,
                                        prompt_condition=prompt_condition, latent=latent))
         self._remember(self._voices, key, voice)
         return voice
@@ -460,7 +459,7 @@ class IndexTTS2:
         use_clip = emotion.mode == "audio"
         clip_emovec = self._emotion_clip(m, emotion.audio if use_clip else speaker, recorder)
         alpha = emotion.weight if use_clip else 1.0
-        merged = voice.emovec + alpha * (clip_emovec - voice.emovec)
+        merged = merge_emovec(voice.emovec, clip_emovec, alpha)
         state = EmotionStages(used=merged, merged=merged, clip_emovec=clip_emovec, speaker_emovec=voice.emovec)
         if weights is not None:
             rng = torch.Generator("cpu").manual_seed(seed)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .audio import kaldi_fbank
+
 if TYPE_CHECKING:
     from .emotion import EmotionAnalysis
     from .models.s2mel import StepCallback
@@ -38,8 +40,7 @@ class VoiceStages:
     semantic_codes: Tensor
     semantic_emb: Tensor
     ref_mel: Tensor  # (1, 80, Tr)
-    fbank: Tensor  # CAMPPlus Kaldi filter bank
-    campplus_input: Tensor  # the mean-removed filter bank CAMPPlus reads
+    campplus_input: Tensor  # the mean-removed Kaldi filter bank CAMPPlus reads
     style: Tensor  # (1, 192)
     prompt_condition: Tensor
     latent: Tensor  # (1, 32, D) GPT speaker latents
@@ -157,9 +158,11 @@ class GoldenRecorder(Recorder):
                             ("A_spk_fe_features", s.features), ("A_spk_fe_mask", s.mask),
                             ("A_spk_w2v_feat", s.w2v), ("A_ref_semantic_codes", s.semantic_codes),
                             ("A_ref_semantic_emb", s.semantic_emb), ("A_ref_mel", s.ref_mel),
-                            ("A_campplus_fbank", s.fbank), ("A_campplus_feat", s.campplus_input),
+                            ("A_campplus_feat", s.campplus_input),
                             ("A_style", s.style), ("A_prompt_condition", s.prompt_condition)):
             self._put(name, value)
+        # The filter bank before its mean is removed, recomputed as the pipeline computed it.
+        self._put("A_campplus_fbank", kaldi_fbank(s.audio_16k.to(s.campplus_input.device)))
 
     def emotion_text(self, analysis: EmotionAnalysis) -> None:
         self._put("A_qwen_input_ids", analysis.input_ids)
