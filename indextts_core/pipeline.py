@@ -1,6 +1,6 @@
 """IndexTTS-2 synthesis, top to bottom.
 
-The data flow (fact sheet §0), one call of :meth:`IndexTTS2.synthesize`:
+The data flow of one call of :meth:`IndexTTS2.synthesize`:
 
 1. text → normalised text → BPE pieces → segments of at most ``segment_tokens`` pieces;
 2. voice clip → (22.05 kHz and 16 kHz audio) → w2v-BERT features, semantic embedding,
@@ -9,9 +9,8 @@ The data flow (fact sheet §0), one call of :meth:`IndexTTS2.synthesize`:
 4. per segment: GPT → codes → teacher-forced latent; s2mel → mel; BigVGAN → waveform;
 5. segments joined with silent gaps → float32 audio at 22 050 Hz.
 
-Randomness: the GPT samples with a ``torch.Generator`` on the model's device seeded with
-``seed``; the flow-matching noise of segment ``i`` is drawn on the CPU from ``seed + 1 + i``
-(so the same seed gives the same mel on any device).
+Randomness: every draw comes from an explicit ``torch.Generator``, one stream per purpose and
+segment, all seeded from the take's ``seed`` (see :mod:`indextts_core.seeds`).
 """
 
 from __future__ import annotations
@@ -36,13 +35,13 @@ from .config import IndexTTSConfig, load_config
 from .device import resolve_device, resolve_dtype
 from .duration import DurationPlan, plan
 from .emotion import (
-    QwenEmotion,
     blend_emotion_matrix,
     load_emotion_matrices,
     normalize_emotion_vector,
     scale_emotion_vector,
     select_matrix_rows,
 )
+from .emotion_text import QwenEmotion
 from .errors import InvalidOptionError
 from .files import sha256_file
 from .generate import generate, max_codes
@@ -62,6 +61,7 @@ from .options import (
     SynthesisOptions,
     SynthesisResult,
 )
+from .seeds import emotion_seed, gpt_seed, noise_seed
 from .text import TextFrontend, TextPreview
 from .tiny import is_test_model
 from .trace import EmotionClipStages, EmotionStages, NullRecorder, Recorder, SegmentStages, StageTimer, VoiceStages
@@ -353,7 +353,7 @@ class IndexTTS2:
         with torch.inference_mode():
             with timer("gpt_generate"):
                 conds = m.gpt.conditioning(take.voice.latent, take.emotion.used)
-                generator = torch.Generator(device=dev).manual_seed(options.seed + i)
+                generator = torch.Generator(device=dev).manual_seed(gpt_seed(options.seed, i))
                 # At least one code: the reference has no path for an empty segment.
                 out = generate(m.gpt, conds, text_ids, options.sampling, generator=generator,
                                min_new_tokens=max(1, target.min_codes or 0),
@@ -366,7 +366,8 @@ class IndexTTS2:
                 code_emb = m.codec.vq2emb(codes)
                 cond = m.s2mel.target_condition(latent, code_emb, frames)
                 total = take.voice.prompt_condition.shape[1] + frames
-                noise = torch.randn((1, 80, total), generator=torch.Generator("cpu").manual_seed(options.seed + 1 + i))
+                cpu = torch.Generator("cpu").manual_seed(noise_seed(options.seed, i))
+                noise = torch.randn((1, 80, total), generator=cpu)
                 mel = m.s2mel.generate_mel(take.voice.prompt_condition, cond, take.voice.ref_mel, take.voice.style,
                                            noise.to(dev), steps=options.diffusion_steps,
                                            cfg_rate=float(options.cfg_rate), on_step=take.recorder.diffusion_hook(i))
@@ -462,7 +463,7 @@ class IndexTTS2:
         merged = merge_emovec(voice.emovec, clip_emovec, alpha)
         state = EmotionStages(used=merged, merged=merged, clip_emovec=clip_emovec, speaker_emovec=voice.emovec)
         if weights is not None:
-            rng = torch.Generator("cpu").manual_seed(seed)
+            rng = torch.Generator("cpu").manual_seed(emotion_seed(seed))
             rows = select_matrix_rows(voice.style, m.spk_matrix, self.config.emo_num,
                                       use_random=emotion.use_random, generator=rng)
             emovec, emovec_mat = blend_emotion_matrix(weights, rows, m.emo_matrix, self.config.emo_num,

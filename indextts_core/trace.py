@@ -22,7 +22,7 @@ from torch import Tensor
 from .audio import kaldi_fbank
 
 if TYPE_CHECKING:
-    from .emotion import EmotionAnalysis
+    from .emotion_text import EmotionAnalysis
     from .models.s2mel import StepCallback
     from .options import SynthesisResult
     from .pipeline import Models
