@@ -34,7 +34,9 @@ def test_spot_checks_from_bundle_readme():
               [0.010122079])]
     for file, key, shape, first in cases:
         t = tiny.rule_param(salt, file, key, shape)
-        assert torch.allclose(t.flatten()[: len(first)], torch.tensor(first), rtol=1e-6, atol=0)
+        # A wrong seed or scale is off by O(1); torch's scalar randn kernels move the values by up
+        # to 1.4e-6 relative (measured with ATEN_CPU_CAPABILITY=default), so that is not tested here.
+        assert torch.allclose(t.flatten()[: len(first)], torch.tensor(first), rtol=1e-5, atol=0)
     var = tiny.rule_buffer(salt, "hf_cache/campplus_cn_common.bin", "head.bn1.running_var", [32],
                            torch.float32, "eab0f5abe13ee2ef")
     assert tiny.tensor_digest(var) == "eab0f5abe13ee2ef"
@@ -95,8 +97,12 @@ def test_wrong_digest_is_reported_not_raised(tmp_path):
     dest = tiny.build_checkpoint(tmp_path / "m", manifest=small)
     report = tiny.build_report(dest)
     assert tiny.is_test_model(dest) and report is not None
-    assert report.differing == (f"{file}|generator.conv_pre.bias",) and not report.golden_identical
-    assert "1 of " in report.summary() and "skip" in report.summary()
+    assert f"{file}|generator.conv_pre.bias" in report.differing and not report.golden_identical
+    # Elsewhere only rule-drawn tensors may differ (where this machine's randn draws other bits).
+    drawn = {f"{file}|{k}" for k, v in small["files"][file]["keys"].items()
+             if v["kind"] == "param" or k.endswith(_RANDOM_BUFFERS)}
+    assert set(report.differing) - {f"{file}|generator.conv_pre.bias"} <= drawn
+    assert f"{len(report.differing)} of " in report.summary() and "skip" in report.summary()
     assert json.loads((dest / tiny.REPORT_FILE).read_text())["golden_identical"] is False
     assert "generator.conv_pre.bias" in read_state_dict(dest / file)
 

@@ -147,9 +147,10 @@ class BuildReport:
     def summary(self) -> str:
         if self.golden_identical:
             return f"all {self.tensors} tensors equal the golden checkpoint bit for bit"
-        return (f"{len(self.differing)} of {self.tensors} rule-made tensors differ from the golden digests "
-                f"in their last bits (torch {self.torch_version}, CPU kernels {self.cpu_capability}: another "
-                f"random stream); fine as a test model, but the golden parity tests will skip on it")
+        return (f"{len(self.differing)} of the {self.tensors} tensors differ from the golden digests in their "
+                f"last bits, all of them drawn by torch.randn, which takes another path here (torch "
+                f"{self.torch_version}, CPU kernels {self.cpu_capability}); fine as a test model, but the "
+                f"golden parity tests will skip on it")
 
 
 def build_checkpoint(dest: str | Path, *, manifest: dict | None = None,
