@@ -1,9 +1,10 @@
 """The one place where the app talks to the engine.
 
 :class:`EngineController` owns the :class:`indextts_core.IndexTTS2` instance: it loads it
-(in the background at start-up, so the page opens at once), runs every engine call one at
-a time under a lock, unloads it on request, and turns failures into message keys for the
-UI (:func:`classify_error`). It uses only the engine's public API (ENGINE_API.md).
+(in the background at start-up, so the page opens at once), unloads it on request, and turns
+failures into message keys for the UI (:func:`classify_error`). The engine itself is safe to
+share; the controller runs one piece of work at a time because every take of the app competes
+for the same device's memory. It uses only the engine's public API (README, "Python API").
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from indextts_core.errors import (
     ModelNotFoundError,
     TextError,
 )
+from indextts_core.text import TextFrontend
 
 from . import models
 
@@ -102,15 +104,16 @@ class EngineController:
     """Loads, guards and frees the engine. All engine calls go through :meth:`session`."""
 
     def __init__(self, model_dir: Path, *, device: str = "auto", precision: str = "auto",
-                 factory: EngineFactory | None = None, allow_download: bool = True) -> None:
+                 factory: EngineFactory | None = None, allow_download: bool = True,
+                 text_frontend: Callable[[], TextFrontend | None] | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.device = device
         self.precision = precision
         self.allow_download = allow_download
         self._factory = factory
+        self._text_frontend = text_frontend  # the page's front end, handed to the engine to share
         self._engine: Any = None
-        # A plain Lock, not an RLock: a streaming generator may resume on another thread.
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one piece of engine work at a time (see the module docstring)
         self._state_lock = threading.Lock()
         self._state = LOADING
         self._detail = ""
@@ -210,7 +213,8 @@ class EngineController:
         t0 = time.perf_counter()
         try:
             dtype = None if self.precision in (None, "", "auto") else self.precision
-            self._engine = factory(self.model_dir, device=self.device, dtype=dtype, download=False)
+            text = self._text_frontend() if self._text_frontend is not None else None
+            self._engine = factory(self.model_dir, device=self.device, dtype=dtype, download=False, text=text)
         except ModelNotFoundError as e:
             self._set(MISSING, str(e))
             return

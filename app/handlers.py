@@ -80,11 +80,13 @@ class AppContext:
     streaming: bool = False
 
     @classmethod
-    def create(cls, dirs: AppDirs, controller: ctl.EngineController, *, streaming: bool = False) -> AppContext:
+    def create(cls, dirs: AppDirs, controller: ctl.EngineController, *, text: TextTools | None = None,
+               streaming: bool = False) -> AppContext:
+        """``text``: the page's text tools (by default new ones for the controller's model folder)."""
         dirs.create()
         return cls(dirs=dirs, controller=controller, history=History(dirs.takes_dir, dirs.history_file),
                    voices=VoiceLibrary(dirs.voices_dir), emotion_clips=VoiceLibrary(dirs.voices_dir / "emotion"),
-                   text=TextTools(controller.model_dir), streaming=streaming)
+                   text=text or TextTools(controller.model_dir), streaming=streaming)
 
 
 HEARTBEAT = object()
@@ -94,11 +96,11 @@ HEARTBEAT_S = 0.25
 class EngineThread:
     """Runs one piece of streaming engine work on its own worker thread, holding the engine.
 
-    ``work(engine)`` is iterated entirely on the worker, inside :meth:`EngineController.session`:
-    the engine holds a thread-owned lock while a stream runs, and Gradio resumes a generator on
-    whichever thread is free. Items reach the consumer through a queue. Closing the consumer
+    ``work(engine)`` is iterated on the worker, inside :meth:`EngineController.session`; items
+    reach the consumer through a queue. The point is Stop: a generator can only be closed
+    between two of its steps, and one engine step is a whole segment. Closing the consumer
     (Stop, a closed tab) only raises a flag and returns at once: the worker finishes the item
-    being computed, drops the engine's stream on its own thread and releases the engine.
+    being computed, drops the engine's stream and releases the engine.
     """
 
     def __init__(self, controller: ctl.EngineController, work: Callable[[Any], Iterable[Any]]) -> None:

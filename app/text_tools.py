@@ -74,18 +74,17 @@ def apply_reading(text: str, index: int, reading: str) -> str:
 
 
 class TextTools:
-    """The UI's own text front end for the model folder: previews and pinyin checks.
+    """The page's text front end for the model folder: previews and pinyin checks.
 
-    It is the same :class:`TextFrontend` the engine builds from the folder, but a separate
-    instance used under its own lock, so typing never touches the engine's objects while a
-    take is being generated, and previews work while the model loads or is unloaded.
-    Built on first use; retried later if the folder had no ``bpe.model`` yet.
+    Its :class:`TextFrontend` is built here, before any model loads, so previews work while
+    the weights download or load; the engine is then built with this same front end (it is
+    safe to share). Built on first use; retried later if the folder had no ``bpe.model`` yet.
     """
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = Path(model_dir)
         self._frontend: TextFrontend | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # builds the front end once
 
     def frontend(self) -> TextFrontend | None:
         with self._lock:
@@ -97,16 +96,14 @@ class TextTools:
             return self._frontend
 
     def preview(self, text: str, segment_tokens: int) -> TextPreview | None:
-        with self._lock:
-            fe = self.frontend()
-            return None if fe is None else fe.preview(text, segment_tokens)
+        fe = self.frontend()
+        return None if fe is None else fe.preview(text, segment_tokens)
 
     def invalid_pinyin(self, text: str) -> list[str]:
         """Pinyin in ``text`` the model cannot read, each as written (empty list when all is fine);
         the engine refuses such a text (:meth:`TextFrontend.invalid_pinyin` says which)."""
         if not text or not _CJK.search(text):
             return []
-        with self._lock:
-            fe = self.frontend()
-            inventory = fe.pinyin_inventory if fe is not None else PinyinInventory.standard()
-            return invalid_pinyin(text, inventory)
+        fe = self.frontend()
+        inventory = fe.pinyin_inventory if fe is not None else PinyinInventory.standard()
+        return invalid_pinyin(text, inventory)

@@ -78,12 +78,14 @@ def create_app(args: argparse.Namespace, *, factory: Any = None, start: bool = T
     from . import controller as ctl
     from .handlers import AppContext
     from .layout import build_demo
+    from .text_tools import TextTools
 
     model_dir = resolve_model_dir(args, dirs)
+    text = TextTools(model_dir)  # one text front end for the page's previews and the engine
     controller = ctl.EngineController(model_dir, device=args.device, precision=args.precision, factory=factory,
-                                      allow_download=not args.no_download)
+                                      allow_download=not args.no_download, text_frontend=text.frontend)
     streaming = not args.no_streaming and shutil.which("ffmpeg") is not None
-    ctx = AppContext.create(dirs, controller, streaming=streaming)
+    ctx = AppContext.create(dirs, controller, text=text, streaming=streaming)
     demo, ui = build_demo(ctx)
     demo.queue(default_concurrency_limit=4)
     if start:

@@ -26,10 +26,9 @@ from torch import Tensor
 
 from .config import PreprocessParams, SpectParams
 from .errors import AudioError
+from .options import AudioSource
 
 log = logging.getLogger(__name__)
-
-AudioSource = str | Path | tuple[int, np.ndarray]
 
 SPEAKER_SR = 22050
 EMOTION_SR = 16000

@@ -27,14 +27,14 @@ Modes (see :class:`indextts_core.options.Duration`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .errors import InvalidOptionError
-from .models.s2mel import target_mel_frames
+from .models.s2mel import MEL_FRAMES_PER_CODE, target_mel_frames
 from .options import SAMPLE_RATE, Duration
 
 HOP = 256
-CODES_TO_FRAMES = 1.72  # the reference's codes → frames ratio (see models.s2mel.target_mel_frames)
 # How far the GPT may stray from the code count a ``seconds`` target implies; the length
 # regulator absorbs the rest. Wider windows let the model end where it wants to.
 SECONDS_CODE_SLACK = 0.10
@@ -59,30 +59,39 @@ class SegmentTarget:
     frames: int | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DurationPlan:
-    """Targets for each segment, in order. ``frames_for`` must be called once per segment, in order."""
+    """Targets for each segment, in order; a plain value, safe to reuse and share."""
 
-    segments: list[SegmentTarget]
+    segments: tuple[SegmentTarget, ...]
     gap_samples: int
     total_samples: int | None = None  # exact output length for ``seconds``; None otherwise
     requested_seconds: float | None = None
     speed: float | None = None
-    _natural: int = field(default=0, repr=False)
-    _assigned: int = field(default=0, repr=False)
 
-    def frames_for(self, index: int, num_codes: int) -> int:
-        """Mel frames for segment ``index`` once it has ``num_codes`` codes."""
-        target = self.segments[index]
-        if target.frames is not None:
-            return target.frames
-        natural = target_mel_frames(num_codes)
-        if self.speed is None:
-            return natural
-        self._natural += natural
-        frames = max(1, round(self._natural / self.speed) - self._assigned)
-        self._assigned += frames
-        return frames
+    def frames(self, codes: Sequence[int]) -> list[int]:
+        """Mel frames of segments ``0 .. len(codes) - 1`` once they have ``codes`` codes each.
+
+        A prefix of ``codes`` gives a prefix of the answer, so a stream can ask after each
+        segment. In ``speed`` mode frames are rounded on the running total, so each segment's
+        count depends on the segments before it.
+        """
+        if len(codes) > len(self.segments):
+            raise ValueError(f"{len(codes)} code counts for a {len(self.segments)}-segment plan")
+        out: list[int] = []
+        natural_total = assigned = 0
+        for target, num_codes in zip(self.segments, codes, strict=False):
+            natural = target_mel_frames(num_codes)
+            if target.frames is not None:
+                frames = target.frames
+            elif self.speed is None:
+                frames = natural
+            else:
+                natural_total += natural
+                frames = max(1, round(natural_total / self.speed) - assigned)
+                assigned += frames
+            out.append(frames)
+        return out
 
 
 def _share(total: int, weights: list[int], minimum: int) -> list[int]:
@@ -111,10 +120,10 @@ def plan(duration: Duration | None, token_counts: list[int], *, gap_ms: float,
     weights = [max(1, t) for t in token_counts]
     gap = gap_samples(gap_ms)
     if duration is None or duration.mode == "free":
-        return DurationPlan([SegmentTarget() for _ in range(n)], gap)
+        return DurationPlan(tuple(SegmentTarget() for _ in range(n)), gap)
     value = float(duration.value)
     if duration.mode == "speed":
-        return DurationPlan([SegmentTarget() for _ in range(n)], gap_samples(gap_ms / value), speed=value)
+        return DurationPlan(tuple(SegmentTarget() for _ in range(n)), gap_samples(gap_ms / value), speed=value)
     if duration.mode == "tokens":
         count = int(value)
         if count < n:
@@ -124,7 +133,7 @@ def plan(duration: Duration | None, token_counts: list[int], *, gap_ms: float,
         if max(shares) > max_codes:
             raise InvalidOptionError(f"{count} codes need {max(shares)} in one segment, more than its limit of "
                                      f"{max_codes}; raise max mel tokens or use smaller segments")
-        return DurationPlan([SegmentTarget(min_codes=s, max_codes=s) for s in shares], gap)
+        return DurationPlan(tuple(SegmentTarget(min_codes=s, max_codes=s) for s in shares), gap)
 
     total = round(value * SAMPLE_RATE)
     speech = total - gap * (n - 1)
@@ -135,8 +144,8 @@ def plan(duration: Duration | None, token_counts: list[int], *, gap_ms: float,
             "use a longer target, a shorter text, larger segments or smaller gaps")
     targets = []
     for frames in _share(frames_total, weights, MIN_SEGMENT_FRAMES):
-        codes = frames / CODES_TO_FRAMES
+        codes = frames / MEL_FRAMES_PER_CODE
         lo = max(1, min(max_codes, math.floor(codes * (1 - SECONDS_CODE_SLACK))))
         hi = max(lo, min(max_codes, math.ceil(codes * (1 + SECONDS_CODE_SLACK))))
         targets.append(SegmentTarget(min_codes=lo, max_codes=hi, frames=frames))
-    return DurationPlan(targets, gap, total, value)
+    return DurationPlan(tuple(targets), gap, total, value)

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import InvalidOptionError
+from .models.decoding import KVCache, repetition_penalty
 from .models.gpt import UnifiedVoice
 from .options import Sampling
 
@@ -62,42 +63,6 @@ class GenerationResult:
     codes: Tensor
     stopped: bool
     score: float | None = None
-
-
-class KVCache:
-    """Static key/value cache: ``(layers, max_batch, heads, max_seq, head_dim)`` for k and v."""
-
-    def __init__(self, layers: int, max_batch: int, max_seq: int, heads: int, head_dim: int,
-                 device: torch.device | str, dtype: torch.dtype):
-        shape = (layers, max_batch, heads, max_seq, head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-
-    @classmethod
-    def for_model(cls, model: UnifiedVoice, max_batch: int, max_seq: int) -> KVCache:
-        attn = model.gpt.h[0].attn
-        w = model.mel_head.weight
-        return cls(len(model.gpt.h), max_batch, max_seq, attn.heads, attn.head_dim, w.device, w.dtype)
-
-    @property
-    def max_seq(self) -> int:
-        return self.k.shape[3]
-
-    def update(self, layer: int, start: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Write ``k, v (B, H, T, Dh)`` at positions ``start..start+T-1``; return all up to there."""
-        b, _, t, _ = k.shape
-        end = start + t
-        if end > self.max_seq:
-            raise InvalidOptionError(f"KV cache holds {self.max_seq} positions, {end} needed")
-        self.k[layer, :b, :, start:end] = k
-        self.v[layer, :b, :, start:end] = v
-        return self.k[layer, :b, :, :end], self.v[layer, :b, :, :end]
-
-    def reorder(self, index: Tensor, length: int) -> None:
-        """Row ``i`` becomes old row ``index[i]`` (beam reordering), for the first ``length`` positions."""
-        n = index.numel()
-        self.k[:, :n, :, :length] = self.k[:, index, :, :length]
-        self.v[:, :n, :, :length] = self.v[:, index, :, :length]
 
 
 def prefill(model: UnifiedVoice, embeds: Tensor, cache: KVCache, key_valid: Tensor | None = None) -> Tensor:
@@ -118,11 +83,6 @@ def decode_one_token(model: UnifiedVoice, token: Tensor, pos: int, cache: KVCach
 
 
 # -- logits processors (float32, (B, V)) -------------------------------------------------------
-
-
-def repetition_penalty(scores: Tensor, seen: Tensor, penalty: float) -> Tensor:
-    """At ids already in the sequence (``seen (B, V)``): negative scores ×penalty, others ÷penalty."""
-    return torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
 
 
 def top_k_filter(scores: Tensor, k: int, min_keep: int = 1) -> Tensor:
@@ -370,7 +330,7 @@ def generate_from_prefix(model: UnifiedVoice, prefix: Tensor, params: Sampling, 
     prefix = prefix.to(device=weight.device, dtype=weight.dtype)
     length = prefix.shape[1]
     n_beams = params.num_beams
-    cache = KVCache.for_model(model, max_batch=n_beams, max_seq=length + 1 + cap)
+    cache = model.new_cache(n_beams, length + 1 + cap)
     key_valid = None
     if pad:
         key_valid = torch.ones(1, cache.max_seq, dtype=torch.bool, device=weight.device)

@@ -1,6 +1,6 @@
 """IndexTTS-2 synthesis, top to bottom.
 
-The data flow (fact sheet §0), one call of :meth:`IndexTTS2.synthesize`:
+The data flow of one call of :meth:`IndexTTS2.synthesize`:
 
 1. text → normalised text → BPE pieces → segments of at most ``segment_tokens`` pieces;
 2. voice clip → (22.05 kHz and 16 kHz audio) → w2v-BERT features, semantic embedding,
@@ -9,9 +9,8 @@ The data flow (fact sheet §0), one call of :meth:`IndexTTS2.synthesize`:
 4. per segment: GPT → codes → teacher-forced latent; s2mel → mel; BigVGAN → waveform;
 5. segments joined with silent gaps → float32 audio at 22 050 Hz.
 
-Randomness: the GPT samples with a ``torch.Generator`` on the model's device seeded with
-``seed``; the flow-matching noise of segment ``i`` is drawn on the CPU from ``seed + 1 + i``
-(so the same seed gives the same mel on any device).
+Randomness: every draw comes from an explicit ``torch.Generator``, one stream per purpose and
+segment, all seeded from the take's ``seed`` (see :mod:`indextts_core.seeds`).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,25 +30,25 @@ import torch
 from torch import Tensor
 
 from . import layout
-from .audio import MelSpectrogram, kaldi_fbank, load_emotion_audio, load_speaker_audio, seamless_features
+from .audio import MelSpectrogram, load_emotion_audio, load_speaker_audio, seamless_features
 from .config import IndexTTSConfig, load_config
 from .device import resolve_device, resolve_dtype
 from .duration import DurationPlan, plan
 from .emotion import (
-    QwenEmotion,
     blend_emotion_matrix,
     load_emotion_matrices,
     normalize_emotion_vector,
     scale_emotion_vector,
     select_matrix_rows,
 )
+from .emotion_text import QwenEmotion
 from .errors import InvalidOptionError
 from .files import sha256_file
 from .generate import generate, max_codes
 from .models.bigvgan import BigVGAN, load_bigvgan
-from .models.campplus import CAMPPlus, load_campplus
+from .models.campplus import CAMPPlus, campplus_features, load_campplus
 from .models.codec import SemanticCodec, load_semantic_codec
-from .models.gpt import UnifiedVoice, load_gpt
+from .models.gpt import UnifiedVoice, load_gpt, merge_emovec
 from .models.s2mel import S2Mel, load_s2mel
 from .models.w2vbert import W2VBert, load_w2vbert
 from .options import (
@@ -62,9 +61,10 @@ from .options import (
     SynthesisOptions,
     SynthesisResult,
 )
+from .seeds import emotion_seed, gpt_seed, noise_seed
 from .text import TextFrontend, TextPreview
 from .tiny import is_test_model
-from .trace import NullRecorder, Recorder, StageTimer, record_all
+from .trace import EmotionClipStages, EmotionStages, NullRecorder, Recorder, SegmentStages, StageTimer, VoiceStages
 from .voice_check import check_voice
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class Models:
     emo_matrix: Tensor  # (73, 1280) their emotion vectors
 
 
-@dataclass
+@dataclass(frozen=True)
 class VoiceFeatures:
     """Everything the speaker clip contributes, computed once per clip."""
 
@@ -96,27 +96,21 @@ class VoiceFeatures:
     prompt_condition: Tensor  # (1, Tr, C)
     latent: Tensor  # (1, 32, D) GPT speaker latents
     emovec: Tensor  # (1, D) the emotion vector of the speaker features
-    trace: dict[str, Tensor] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # what check_voice found wrong, and the 15 s cut
 
 
-@dataclass
-class EmotionAudioFeatures:
-    """An emotion reference (the speaker clip through the emotion path, or another clip)."""
+@dataclass(frozen=True)
+class _Take:
+    """What every segment of one synthesis shares."""
 
-    emovec: Tensor  # (1, D)
-    trace: dict[str, Tensor] = field(default_factory=dict)
-
-
-@dataclass
-class EmotionState:
-    """The emotion of a take: the vector fed to the GPT and how it was made."""
-
-    emovec: Tensor  # (1, D) what the GPT is conditioned on
-    merged: Tensor  # (1, D) speaker emotion blended with the emotion clip's
-    clip_emovec: Tensor  # (1, D) from the emotion reference (or the speaker clip's emotion path)
-    speaker_emovec: Tensor  # (1, D) from the speaker features
-    weights: list[float] | None = None  # the 8 intensities, in the vector and text modes
+    models: Models
+    voice: VoiceFeatures
+    emotion: EmotionStages
+    options: SynthesisOptions
+    plan: DurationPlan
+    max_codes: int  # the sampling cap, bounded by the model's position table
+    timer: StageTimer
+    recorder: Recorder
 
 
 class Synthesis(Iterator[SegmentAudio]):
@@ -165,7 +159,15 @@ def _voice_warnings(source: AudioSource) -> tuple[str, ...]:
 
 
 class IndexTTS2:
-    """IndexTTS-2 inference on one device. Not thread-safe for concurrent calls: it serialises them."""
+    """IndexTTS-2 inference on one device, safe to share between threads.
+
+    Nothing a take computes is kept on the models (each generation has its own KV cache, each
+    take its own generators), so takes may run at once from several threads, and a stream may
+    be resumed on any thread. The only shared state, the per-clip feature caches and the
+    lazily loaded emotion-from-text model, is guarded inside. Takes running at once share the
+    device's memory and speed: an application that wants one take at a time (one GPU) queues
+    them itself.
+    """
 
     def __init__(self, config: IndexTTSConfig, models: Models, text: TextFrontend, *,
                  device: torch.device, dtype: torch.dtype, model_dir: Path | None = None,
@@ -182,20 +184,21 @@ class IndexTTS2:
         self._download = download  # may fetch the optional emotion-from-text model on first use
         self._mel = MelSpectrogram(config.s2mel.preprocess_params)
         self._voices: OrderedDict[str, VoiceFeatures] = OrderedDict()
-        self._emotion_clips: OrderedDict[str, EmotionAudioFeatures] = OrderedDict()
-        self._lock = threading.RLock()
+        self._emotion_clips: OrderedDict[str, Tensor] = OrderedDict()  # emotion vectors by clip
+        self._cache_lock = threading.Lock()  # held only to look up or store a cache entry
 
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path | None = None, *, device: str | torch.device = "auto",
                         dtype: str | torch.dtype | None = None, download: bool = True,
-                        progress: Callable | None = None) -> IndexTTS2:
+                        progress: Callable | None = None, text: TextFrontend | None = None) -> IndexTTS2:
         """Load a checkpoint folder in the official layout, downloading missing files first.
 
         ``model_dir=None`` is :func:`indextts_core.download.default_model_dir`. ``dtype`` sets
         the GPT and its conditioners (``None``/``"auto"``: float16 on GPUs, float32 on the CPU);
         the encoders, s2mel and the vocoder always run in float32, as in the reference.
+        ``text``: a front end of this folder to share (an application's previews), else a new one.
         """
         from .download import default_model_dir, ensure_model
 
@@ -214,7 +217,7 @@ class IndexTTS2:
             s2mel=load_s2mel(model_dir / cfg.s2mel_checkpoint, cfg.s2mel, dev),
             vocoder=load_bigvgan(model_dir / layout.BIGVGAN_DIR, dev),
             spk_matrix=spk_matrix, emo_matrix=emo_matrix)
-        text = TextFrontend.from_model_dir(model_dir)
+        text = TextFrontend.from_model_dir(model_dir) if text is None else text
         qwen = QwenEmotion(model_dir / cfg.qwen_emo_path, device=dev)
         return cls(cfg, models, text, device=dev, dtype=gpt_dtype, model_dir=model_dir, emotion_model=qwen,
                    download=download)
@@ -228,14 +231,12 @@ class IndexTTS2:
 
     def analyze_emotion_text(self, text: str, max_tokens: int | None = None) -> dict[str, float]:
         """The 8 emotion intensities the Qwen emotion model reads from ``text``."""
-        with self._lock:
-            analysis = self._require_emotion_model().analyze(text, max_new_tokens=max_tokens)
+        analysis = self._require_emotion_model().analyze(text, max_new_tokens=max_tokens)
         return dict(zip(EMOTIONS, analysis.vector, strict=True))
 
     def unload_emotion_model(self) -> None:
         if self._emotion_model is not None:
-            with self._lock:
-                self._emotion_model.unload()
+            self._emotion_model.unload()
 
     def synthesize(self, text: str, voice: AudioSource, options: SynthesisOptions | None = None, *,
                    recorder: Recorder | None = None) -> SynthesisResult:
@@ -277,71 +278,79 @@ class IndexTTS2:
         return info
 
     def close(self) -> None:
-        """Free every model; the object cannot synthesise afterwards."""
-        with self._lock:
-            self.unload_emotion_model()
+        """Drop every model; the object cannot start a take afterwards.
+
+        A take already running keeps the models it started with and finishes; their memory is
+        freed when the last such take ends.
+        """
+        self.unload_emotion_model()
+        self.models = None  # type: ignore[assignment]
+        with self._cache_lock:
             self._voices.clear()
             self._emotion_clips.clear()
-            self.models = None  # type: ignore[assignment]
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     # -- the pipeline --------------------------------------------------------------------------
 
     def _run(self, text: str, speaker: AudioSource, options: SynthesisOptions,
-             trace: Recorder) -> Generator[SegmentAudio, None, SynthesisResult]:
+             recorder: Recorder) -> Generator[SegmentAudio, None, SynthesisResult]:
         sampling, seed = options.sampling, options.seed
         assert seed is not None
         duration = None if options.duration.mode == "free" else options.duration
-        with self._lock:
-            if self.models is None:
-                raise InvalidOptionError("this engine was closed; load the models again")
-            stages = StageTimer(self.device)
-            start = time.perf_counter()
+        models = self.models  # this take keeps its models even if the engine is closed meanwhile
+        if models is None:
+            raise InvalidOptionError("this engine was closed; load the models again")
+        timer = StageTimer(self.device)
+        start = time.perf_counter()
 
-            with stages("text"):
-                preview = self.text.preview(text, options.segment_tokens)
-            trace.begin(len(preview.segments))
-            gpt = self.models.gpt
-            limit = min(sampling.max_mel_tokens, max_codes(gpt))
-            if limit < sampling.max_mel_tokens:
-                log.info("max mel tokens lowered from %d to the model's %d", sampling.max_mel_tokens, limit)
-            targets = plan(duration, [len(s) for s in preview.segment_ids], gap_ms=options.gap_ms, max_codes=limit)
+        with timer("text"):
+            preview = self.text.preview(text, options.segment_tokens)
+        recorder.begin(len(preview.segments), models)
+        limit = min(sampling.max_mel_tokens, max_codes(models.gpt))
+        if limit < sampling.max_mel_tokens:
+            log.info("max mel tokens lowered from %d to the model's %d", sampling.max_mel_tokens, limit)
+        targets = plan(duration, [len(s) for s in preview.segment_ids], gap_ms=options.gap_ms, max_codes=limit)
 
-            with stages("voice"):
-                voice = self._voice(speaker, fresh=trace.enabled)
-            record_all(trace, voice.trace)
-            with stages("emotion"):
-                emo = self._emotion(options.emotion, text, speaker, voice, seed, trace)
+        with timer("voice"):
+            voice = self._voice(models, speaker, recorder)
+        with timer("emotion"):
+            emo = self._emotion(models, options.emotion, text, speaker, voice, seed, recorder)
+        take = _Take(models, voice, emo, options, targets, limit, timer, recorder)
 
-            gap = np.zeros(targets.gap_samples, dtype=np.float32)
-            pieces: list[np.ndarray] = []
-            infos: list[SegmentInfo] = []
-            for i, ids in enumerate(preview.segment_ids):
-                wav, info = self._segment(i, ids, preview, voice, emo, targets, options, limit, stages, trace)
-                last = i == len(preview.segment_ids) - 1
-                if last and targets.total_samples is not None:
-                    wav = self._trim_to(wav, targets, pieces, len(gap))
-                    info = SegmentInfo(**{**info.__dict__, "num_samples": len(wav)})
-                chunk = wav if i == 0 else np.concatenate([gap, wav])
-                pieces.append(chunk)
-                infos.append(info)
-                yield SegmentAudio(index=i, audio=chunk, sample_rate=SAMPLE_RATE, info=info, is_last=last)
+        gap = np.zeros(targets.gap_samples, dtype=np.float32)
+        pieces: list[np.ndarray] = []
+        infos: list[SegmentInfo] = []
+        codes: list[int] = []
+        for i, ids in enumerate(preview.segment_ids):
+            stages = self._segment(take, i, ids, codes)
+            recorder.segment(stages)
+            codes.append(int(stages.codes.shape[1]))
+            wav = stages.wav
+            last = i == len(preview.segment_ids) - 1
+            if last and targets.total_samples is not None:
+                wav = self._trim_to(wav, targets, pieces, len(gap))
+            info = SegmentInfo(index=i, text="".join(preview.segments[i]).replace("▁", " ").strip(),
+                               num_tokens=len(ids), num_codes=codes[-1], stopped_naturally=stages.stopped,
+                               num_samples=len(wav))
+            chunk = wav if i == 0 else np.concatenate([gap, wav])
+            pieces.append(chunk)
+            infos.append(info)
+            yield SegmentAudio(index=i, audio=chunk, sample_rate=SAMPLE_RATE, info=info, is_last=last)
 
-            warnings = (*preview.warnings, *voice.warnings)
-            for w in warnings:
-                log.info("warning: %s", w)  # the caller shows result.warnings; the log is for -v
-            audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-            stages.seconds["total"] = time.perf_counter() - start
-            result = SynthesisResult(audio=audio, sample_rate=SAMPLE_RATE, segments=infos,
-                                     timings=dict(stages.seconds), seed=seed,
-                                     requested_seconds=targets.requested_seconds,
-                                     emotion_vector=tuple(emo.weights) if emo.weights is not None else None,
-                                     is_test_model=self.is_test_model, warnings=warnings)
-            if trace.enabled:
-                trace.put("A_wav_int16", result.to_int16())
-            log.info("synthesised %.2f s in %.2f s (RTF %.3f)", result.seconds, stages.seconds["total"], result.rtf)
-            return result
+        warnings = (*preview.warnings, *voice.warnings)
+        for w in warnings:
+            log.info("warning: %s", w)  # the caller shows result.warnings; the log is for -v
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        timer.seconds["total"] = time.perf_counter() - start
+        result = SynthesisResult(audio=audio, sample_rate=SAMPLE_RATE, segments=infos,
+                                 timings=dict(timer.seconds), seed=seed,
+                                 requested_seconds=targets.requested_seconds,
+                                 emotion_vector=emo.weights, is_test_model=self.is_test_model,
+                                 warnings=warnings)
+        recorder.end(result)
+        log.info("synthesised %.2f s in %.2f s (RTF %.3f)", result.seconds, timer.seconds["total"], result.rtf)
+        return result
 
     @staticmethod
     def _trim_to(wav: np.ndarray, targets: DurationPlan, before: list[np.ndarray], gap: int) -> np.ndarray:
@@ -353,78 +362,47 @@ class IndexTTS2:
                                f"{targets.total_samples}-sample target")
         return wav[:want]
 
-    def _segment(self, i: int, ids: list[int], preview: TextPreview, voice: VoiceFeatures, emo: EmotionState,
-                 targets: DurationPlan, options: SynthesisOptions, limit: int, stages: StageTimer,
-                 trace: Recorder) -> tuple[np.ndarray, SegmentInfo]:
-        m = self.models
-        seed = options.seed
-        assert seed is not None
-        dev = self.device
-        target = targets.segments[i]
+    def _segment(self, take: _Take, i: int, ids: list[int], codes_before: list[int]) -> SegmentStages:
+        """Segment ``i`` (text token ``ids``) to a waveform; ``codes_before``: earlier segments' code counts."""
+        m, dev, timer, options = take.models, self.device, take.timer, take.options
+        assert options.seed is not None
+        target = take.plan.segments[i]
         text_ids = torch.tensor([ids], dtype=torch.int32, device=dev)
-        trace.put("A_text_ids", text_ids, i)
         with torch.inference_mode():
-            # The reference recomputes these per segment; they are the same every time.
-            trace.put("A_emo_vec_from_emo_audio", emo.clip_emovec, i)
-            trace.put("A_emo_vec_from_spk_audio", emo.speaker_emovec, i)
-            trace.put("A_emovec_merged", emo.merged, i)
-            trace.put("A_emovec_used", emo.emovec, i)
-            with stages("gpt_generate"):
-                conds = m.gpt.conditioning(voice.latent, emo.emovec)
-                trace.put("A_spk_cond_latent", voice.latent, i)
-                if trace.enabled:
-                    trace.put("A_gpt_prefix_embeds", m.gpt.prefix_embeddings(conds, text_ids), i)
-                generator = torch.Generator(device=dev).manual_seed(seed + i)
+            with timer("gpt_generate"):
+                conds = m.gpt.conditioning(take.voice.latent, take.emotion.used)
+                generator = torch.Generator(device=dev).manual_seed(gpt_seed(options.seed, i))
                 # At least one code: the reference has no path for an empty segment.
                 out = generate(m.gpt, conds, text_ids, options.sampling, generator=generator,
                                min_new_tokens=max(1, target.min_codes or 0),
-                               max_new_tokens=min(limit, target.max_codes or limit))
+                               max_new_tokens=min(take.max_codes, target.max_codes or take.max_codes))
             codes = out.codes.to(dev)
-            trace.put("A_codes_raw", out.codes_raw, i)
-            trace.put("A_codes", codes, i)
-            with stages("gpt_latent"):
+            with timer("gpt_latent"):
                 latent = m.gpt.latent(conds, text_ids, codes).float()
-            trace.put("A_gpt_latent", latent, i)
-
-            with stages("s2mel"):
-                frames = targets.frames_for(i, codes.shape[1])
+            with timer("s2mel"):
+                frames = take.plan.frames([*codes_before, codes.shape[1]])[-1]
                 code_emb = m.codec.vq2emb(codes)
-                if trace.enabled:
-                    trace.put("A_s2mel_gpt_layer_out", m.s2mel.gpt_layer(latent), i)
-                    trace.put("A_s2mel_vq2emb", code_emb, i)
                 cond = m.s2mel.target_condition(latent, code_emb, frames)
-                trace.put("A_lr_out", cond, i)
-                total = voice.prompt_condition.shape[1] + frames
-                noise = torch.randn((1, 80, total), generator=torch.Generator("cpu").manual_seed(seed + 1 + i))
-                trace.put("A_cfm_noise", noise, i)
-
-                def first_step(k: int, v: Tensor) -> None:
-                    if k == 0:
-                        trace.put("A_dit_step0_out", v, i)
-
-                mel = m.s2mel.generate_mel(voice.prompt_condition, cond, voice.ref_mel, voice.style, noise.to(dev),
-                                           steps=options.diffusion_steps, cfg_rate=float(options.cfg_rate),
-                                           on_step=first_step if trace.enabled else None)
-            if trace.enabled:  # the sampler keeps the prompt frames at zero
-                prompt = mel.new_zeros(1, mel.shape[1], voice.ref_mel.shape[-1])
-                trace.put("A_mel_full", torch.cat([prompt, mel], -1), i)
-            trace.put("A_mel", mel, i)
-            with stages("vocoder"):
+                total = take.voice.prompt_condition.shape[1] + frames
+                cpu = torch.Generator("cpu").manual_seed(noise_seed(options.seed, i))
+                noise = torch.randn((1, 80, total), generator=cpu)
+                mel = m.s2mel.generate_mel(take.voice.prompt_condition, cond, take.voice.ref_mel, take.voice.style,
+                                           noise.to(dev), steps=options.diffusion_steps,
+                                           cfg_rate=float(options.cfg_rate), on_step=take.recorder.diffusion_hook(i))
+            with timer("vocoder"):
                 wav = m.vocoder(mel)[0, 0].float().cpu().numpy()
-            trace.put("A_wav", wav[None, None], i)
-        info = SegmentInfo(index=i, text="".join(preview.segments[i]).replace("▁", " ").strip(),
-                           num_tokens=len(ids), num_codes=int(codes.shape[1]), stopped_naturally=out.stopped,
-                           num_samples=len(wav))
-        return wav, info
+        return SegmentStages(index=i, text_ids=text_ids, conditioning=conds, codes_raw=out.codes_raw, codes=codes,
+                             stopped=out.stopped, latent=latent, code_emb=code_emb, condition=cond, noise=noise,
+                             mel=mel, wav=wav)
 
     # -- voice and emotion features -----------------------------------------------------------
 
-    def _voice(self, source: AudioSource, fresh: bool = False) -> VoiceFeatures:
+    def _voice(self, m: Models, source: AudioSource, recorder: Recorder) -> VoiceFeatures:
+        """The speaker features of ``source``, cached by content; an enabled recorder gets them fresh."""
         key = _source_key(source)
-        if not fresh and key in self._voices:
-            self._voices.move_to_end(key)
-            return self._voices[key]
-        m = self.models
+        cached = None if recorder.enabled else self._cached(self._voices, key)
+        if cached is not None:
+            return cached
         dev = self.device
         warnings = _voice_warnings(source)
         audio_22k, audio_16k = load_speaker_audio(source)
@@ -433,8 +411,7 @@ class IndexTTS2:
             cond_emb = m.w2vbert(features.to(dev), mask.to(dev))
             codes, s_ref = m.codec.quantize(cond_emb)
             ref_mel = self._mel(audio_22k.to(dev).float())
-            fbank = kaldi_fbank(audio_16k.to(dev))
-            feat = (fbank - fbank.mean(dim=0, keepdim=True))[None]
+            feat = campplus_features(audio_16k.to(dev))
             style = m.campplus(feat)
             prompt_condition = m.s2mel.prompt_condition(s_ref, ref_mel.shape[-1])
             gpt_in = cond_emb.to(self.dtype)
@@ -442,81 +419,77 @@ class IndexTTS2:
             emovec = m.gpt.get_emovec(gpt_in)
         voice = VoiceFeatures(cond_emb=cond_emb, ref_mel=ref_mel, style=style, prompt_condition=prompt_condition,
                               latent=latent, emovec=emovec, warnings=warnings)
-        if fresh:
-            voice.trace = {"A_spk_audio_22k": audio_22k, "A_spk_audio_16k": audio_16k,
-                           "A_spk_fe_features": features, "A_spk_fe_mask": mask, "A_spk_w2v_feat": cond_emb,
-                           "A_ref_semantic_codes": codes, "A_ref_semantic_emb": s_ref, "A_ref_mel": ref_mel,
-                           "A_campplus_fbank": fbank, "A_campplus_feat": feat, "A_style": style,
-                           "A_prompt_condition": prompt_condition}
+        if recorder.enabled:
+            recorder.voice(VoiceStages(audio_22k=audio_22k, audio_16k=audio_16k, features=features, mask=mask,
+                                       w2v=cond_emb, semantic_codes=codes, semantic_emb=s_ref, ref_mel=ref_mel,
+                                       campplus_input=feat, style=style,
+                                       prompt_condition=prompt_condition, latent=latent))
         self._remember(self._voices, key, voice)
         return voice
 
-    def _emotion_clip(self, source: AudioSource, fresh: bool = False) -> EmotionAudioFeatures:
+    def _emotion_clip(self, m: Models, source: AudioSource, recorder: Recorder) -> Tensor:
+        """The emotion vector of ``source``, cached by content; an enabled recorder gets it fresh."""
         key = _source_key(source)
-        if not fresh and key in self._emotion_clips:
-            self._emotion_clips.move_to_end(key)
-            return self._emotion_clips[key]
-        m = self.models
+        cached = None if recorder.enabled else self._cached(self._emotion_clips, key)
+        if cached is not None:
+            return cached
         audio = load_emotion_audio(source)
         with torch.inference_mode():
             features, mask = seamless_features(audio)
             cond_emb = m.w2vbert(features.to(self.device), mask.to(self.device))
             emovec = m.gpt.get_emovec(cond_emb.to(self.dtype))
-        clip = EmotionAudioFeatures(emovec=emovec)
-        if fresh:
-            clip.trace = {"A_emo_audio_16k": audio, "A_emo_fe_features": features, "A_emo_fe_mask": mask,
-                          "A_emo_w2v_feat": cond_emb}
-        self._remember(self._emotion_clips, key, clip)
-        return clip
+        if recorder.enabled:
+            recorder.emotion_clip(EmotionClipStages(audio_16k=audio, features=features, mask=mask, w2v=cond_emb))
+        self._remember(self._emotion_clips, key, emovec)
+        return emovec
 
-    @staticmethod
-    def _remember(cache: OrderedDict, key: str, value) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > VOICE_CACHE_SIZE:
-            cache.popitem(last=False)
+    def _cached(self, cache: OrderedDict, key: str):
+        with self._cache_lock:
+            value = cache.get(key)
+            if value is not None:
+                cache.move_to_end(key)
+            return value
 
-    def _emotion(self, emotion: Emotion, text: str, speaker: AudioSource, voice: VoiceFeatures, seed: int,
-                 trace: Recorder) -> EmotionState:
+    def _remember(self, cache: OrderedDict, key: str, value) -> None:
+        # Two takes may compute the same clip at once; both results are the same, one is kept.
+        with self._cache_lock:
+            if self.models is None:
+                return  # closed while this take ran: keep nothing
+            cache[key] = value
+            cache.move_to_end(key)
+            while len(cache) > VOICE_CACHE_SIZE:
+                cache.popitem(last=False)
+
+    def _emotion(self, m: Models, emotion: Emotion, text: str, speaker: AudioSource, voice: VoiceFeatures, seed: int,
+                 recorder: Recorder) -> EmotionStages:
         weights: list[float] | None = None
-        if emotion.mode in ("vector", "text"):
-            if emotion.mode == "text":
-                analysis = self._require_emotion_model().analyze(
-                    emotion.text or text, max_new_tokens=emotion.text_max_tokens, keep_logits=trace.enabled)
-                values = analysis.vector
-                record_all(trace, {"A_qwen_input_ids": analysis.input_ids,
-                                   "A_qwen_generated_ids": analysis.generated_ids})
-                if analysis.step_logits is not None:
-                    trace.put("A_qwen_step_logits", analysis.step_logits)
-                trace.put("A_qwen_emotion_vector", np.asarray(values, dtype=np.float64))
-            else:
-                values = list(emotion.vector)
-                if emotion.apply_ui_bias:
-                    values = normalize_emotion_vector(values)
+        if emotion.mode == "text":
+            analysis = self._require_emotion_model().analyze(
+                emotion.text or text, max_new_tokens=emotion.text_max_tokens, keep_logits=recorder.enabled)
+            recorder.emotion_text(analysis)
+            weights = scale_emotion_vector(analysis.vector, emotion.weight)
+        elif emotion.mode == "vector":
+            values = list(emotion.vector)
+            if emotion.apply_ui_bias:
+                values = normalize_emotion_vector(values)
             weights = scale_emotion_vector(values, emotion.weight)
-            trace.put("A_emo_weight_vector", np.asarray(weights, dtype=np.float32))
 
         # The reference blends the emotion clip into the speaker's own emotion by alpha; without
         # an emotion clip it re-reads the speaker clip through the emotion path with alpha 1.
         use_clip = emotion.mode == "audio"
-        clip = self._emotion_clip(emotion.audio if use_clip else speaker, fresh=trace.enabled)
-        record_all(trace, clip.trace)
+        clip_emovec = self._emotion_clip(m, emotion.audio if use_clip else speaker, recorder)
         alpha = emotion.weight if use_clip else 1.0
-        merged = voice.emovec + alpha * (clip.emovec - voice.emovec)
-        state = EmotionState(emovec=merged, merged=merged, clip_emovec=clip.emovec,
-                             speaker_emovec=voice.emovec, weights=weights)
-        if weights is None:
-            return state
-
-        m = self.models
-        rng = torch.Generator("cpu").manual_seed(seed)
-        rows = select_matrix_rows(voice.style, m.spk_matrix, self.config.emo_num, use_random=emotion.use_random,
-                                  generator=rng)
-        emovec, emovec_mat = blend_emotion_matrix(weights, rows, m.emo_matrix, self.config.emo_num,
-                                                  merged.float())
-        trace.put("A_emo_matrix_index", np.asarray(rows, dtype=np.int64))
-        trace.put("A_emovec_mat", emovec_mat)
-        state.emovec = emovec.to(merged.dtype)
+        merged = merge_emovec(voice.emovec, clip_emovec, alpha)
+        state = EmotionStages(used=merged, merged=merged, clip_emovec=clip_emovec, speaker_emovec=voice.emovec)
+        if weights is not None:
+            rng = torch.Generator("cpu").manual_seed(emotion_seed(seed))
+            rows = select_matrix_rows(voice.style, m.spk_matrix, self.config.emo_num,
+                                      use_random=emotion.use_random, generator=rng)
+            emovec, emovec_mat = blend_emotion_matrix(weights, rows, m.emo_matrix, self.config.emo_num,
+                                                      merged.float())
+            state = replace(state, used=emovec.to(merged.dtype), weights=tuple(weights), matrix_rows=tuple(rows),
+                            matrix_blend=emovec_mat)
+        recorder.emotion(state)
         return state
 
     def _require_emotion_model(self) -> QwenEmotion:

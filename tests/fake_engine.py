@@ -66,10 +66,13 @@ class FakeEngineForTests:
         self.fail_next: BaseException | None = None
 
     @classmethod
-    def from_pretrained(cls, model_dir=None, *, device="auto", dtype=None, download=True, progress=None):
+    def from_pretrained(cls, model_dir=None, *, device="auto", dtype=None, download=True, progress=None,
+                        text=None):
         if model_dir is None or not Path(model_dir).is_dir():
             raise ModelNotFoundError(f"No IndexTTS-2 weights in {model_dir}; download them first.")
-        return cls(model_dir, device, dtype)
+        engine = cls(model_dir, device, dtype)
+        engine.text = text
+        return engine
 
     # -- text ---------------------------------------------------------------------------
     def preview_text(self, text: str, segment_tokens: int = 120) -> FakePreview:

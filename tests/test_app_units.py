@@ -402,6 +402,10 @@ def test_defaults_are_local_and_private(tmp_path: Path, tiny_model_dir: Path,
                              "--cache-dir", str(tmp_path / "c")])
     assert (args.host, args.port, args.precision) == ("127.0.0.1", 7860, "auto")
     demo, ui, ctx = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
+    ctx.controller.start()
+    assert ctx.controller.wait_ready(60) == ctl.READY
+    with ctx.controller.session() as engine:  # one text front end for the page and the engine
+        assert engine.text is not None and engine.text is ctx.text.frontend()
     kw = webui.launch_kwargs(args, ui, ctx, demo)
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and demo.analytics_enabled is False
     assert kw["server_name"] == "127.0.0.1" and kw["share"] is False

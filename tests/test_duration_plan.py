@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+
 import pytest
 
 from indextts_core.duration import HOP, gap_samples, plan
@@ -13,17 +15,28 @@ from indextts_core.options import SAMPLE_RATE, Duration
 def test_free_plan_is_unconstrained():
     p = plan(None, [10, 20], gap_ms=200, max_codes=1500)
     assert all(t.min_codes is None and t.max_codes is None for t in p.segments)
-    assert p.frames_for(0, 80) == 137 and p.gap_samples == 4410
+    assert p.frames([80]) == [137] and p.gap_samples == 4410
 
 
 @pytest.mark.parametrize("ratio", [0.5, 0.8, 1.0, 1.37, 2.0])
 def test_speed_divides_the_whole_take_within_a_frame(ratio):
     codes = [5, 80, 333, 17]
     p = plan(Duration.speed(ratio), [12] * len(codes), gap_ms=200, max_codes=1500)
-    frames = [p.frames_for(i, m) for i, m in enumerate(codes)]
+    frames = p.frames(codes)
     free = sum(target_mel_frames(m) for m in codes)
     assert abs(sum(frames) - free / ratio) <= 0.5
     assert p.gap_samples == gap_samples(200 / ratio)
+    # A stream asks after each segment: every prefix agrees with the whole, and asking twice
+    # changes nothing (the plan is a value).
+    assert [p.frames(codes[: k + 1])[-1] for k in range(len(codes))] == frames == p.frames(codes)
+
+
+def test_a_plan_is_a_frozen_value():
+    p = plan(Duration.speed(1.5), [4, 4], gap_ms=100, max_codes=1500)
+    with pytest.raises(FrozenInstanceError):
+        p.speed = 2.0  # type: ignore[misc]
+    with pytest.raises(ValueError, match="2-segment plan"):
+        p.frames([10, 10, 10])
 
 
 @pytest.mark.parametrize("seconds", [0.5, 1.0, 3.0, 7.77, 30.0])
@@ -32,7 +45,7 @@ def test_seconds_frames_cover_the_target_with_less_than_a_frame_to_trim(seconds,
     gap_ms = 200 if seconds >= 2 else 20
     p = plan(Duration.seconds(seconds), tokens, gap_ms=gap_ms, max_codes=400)
     assert p.total_samples == round(seconds * SAMPLE_RATE)
-    produced = sum(p.frames_for(i, 1) for i in range(len(tokens))) * HOP + p.gap_samples * (len(tokens) - 1)
+    produced = sum(p.frames([1] * len(tokens))) * HOP + p.gap_samples * (len(tokens) - 1)
     assert 0 <= produced - p.total_samples < HOP
     for t in p.segments:
         assert 1 <= t.min_codes <= t.max_codes <= 400

@@ -11,19 +11,15 @@ import torch
 
 from indextts_core.config import load_config
 from indextts_core.emotion import (
-    EMOTION_LABELS_ZH,
-    EMOTIONS,
-    REFERENCE_MAX_NEW_TOKENS,
-    QwenEmotion,
     blend_emotion_matrix,
     load_emotion_matrices,
     normalize_emotion_vector,
-    parse_emotion_answer,
     scale_emotion_vector,
     select_matrix_rows,
 )
+from indextts_core.emotion_text import EMOTION_LABELS_ZH, REFERENCE_MAX_NEW_TOKENS, QwenEmotion, parse_emotion_answer
 from indextts_core.errors import CheckpointError, InvalidOptionError, ModelNotFoundError, TextError
-from indextts_core.options import Emotion
+from indextts_core.options import EMOTIONS, Emotion
 from tests.golden import load_case, needs_golden_weights
 from tests.parity import assert_stage
 

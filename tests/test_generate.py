@@ -13,14 +13,12 @@ from indextts_core.config import load_config
 from indextts_core.errors import InvalidOptionError
 from indextts_core.generate import (
     BeamHypotheses,
-    KVCache,
     beam_search,
     decode_one_token,
     generate,
     generate_from_prefix,
     prefill,
     process_scores,
-    repetition_penalty,
     single_search,
     top_k_filter,
     top_p_filter,
@@ -87,7 +85,7 @@ def full_recompute_logits(model: UnifiedVoice, prefix: torch.Tensor, codes: list
 def test_kv_cache_decode_equals_full_recompute(model, spk_prefix):
     codes = generate_from_prefix(model, spk_prefix, Sampling.greedy(10.0, 6)).codes[0].tolist()
     p = spk_prefix.shape[1]
-    cache = KVCache.for_model(model, max_batch=1, max_seq=p + 8)
+    cache = model.new_cache(1, p + 8)
     with torch.inference_mode():
         logits = prefill(model, torch.cat([spk_prefix, model.start_embedding()], dim=1), cache)
         assert torch.allclose(logits, full_recompute_logits(model, spk_prefix, []), atol=1e-4)
@@ -117,14 +115,6 @@ def test_left_padding_is_masked(model):
 
 
 # -- processors on hand-made scores ---------------------------------------------------------------
-
-
-def test_repetition_penalty_semantics():
-    scores = torch.tensor([[2.0, -2.0, 3.0, -1.0, 0.0]])
-    seen = torch.tensor([[True, True, False, False, True]])
-    out = repetition_penalty(scores, seen, 10.0)
-    # seen: positive ÷10, negative ×10, zero stays; unseen untouched
-    assert torch.equal(out, torch.tensor([[2.0 / 10.0, -20.0, 3.0, -1.0, 0.0]]))
 
 
 def test_top_k_keeps_ties_and_min_keep():
@@ -354,7 +344,7 @@ def test_beam_sampling_is_deterministic_and_consistent(model, spk_prefix):
 
     # the score is the beam's running sum of processed log-probs: recompute it along the codes
     p = spk_prefix.shape[1]
-    cache = KVCache.for_model(model, 1, p + 32)
+    cache = model.new_cache(1, p + 32)
     seen = torch.zeros(1, model.cfg.number_mel_codes, dtype=torch.bool)
     seen[0, [1, model.cfg.start_mel_token]] = True
     total = torch.zeros((), dtype=torch.float32)

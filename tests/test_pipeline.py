@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,8 @@ EMO_CLIP = GOLDEN_DIR / "audio" / "emo_librivox_0920_22k.wav"
 SHORT = "你好，欢迎使用。"
 LONG = "今天天气很好，我们一起去公园散步吧。Then we can have lunch by the lake, and talk for a while!"
 FAST = Sampling.greedy(max_mel_tokens=60)  # keeps the tiny model's runs short
+# Several short segments at the least cost, for tests about how takes run rather than sound.
+QUICK = Options(segment_tokens=4, sampling=Sampling.greedy(max_mel_tokens=12), diffusion_steps=2)
 
 
 def test_result_fields(tts: IndexTTS2):
@@ -72,6 +76,31 @@ def test_stream_yields_segments_that_make_the_whole_take(tts: IndexTTS2):
     np.testing.assert_array_equal(np.concatenate([c.audio for c in chunks]), stream.result.audio)
     again = tts.synthesize(LONG, VOICE, Options(segment_tokens=12, sampling=FAST, seed=6, gap_ms=100))
     np.testing.assert_array_equal(again.audio, stream.result.audio)
+
+
+def test_engine_is_shared_between_threads(tts: IndexTTS2):
+    """Two takes at once, and a stream resumed on another thread, give what they give alone."""
+    opts = [QUICK.replace(seed=seed) for seed in (21, 22)]
+    alone = [tts.synthesize(SHORT, VOICE, o).audio for o in opts]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda o: tts.synthesize(SHORT, VOICE, o).audio, opts))
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a, b)
+    stream = tts.stream(SHORT, VOICE, opts[0])
+    first = next(stream)
+    with ThreadPoolExecutor(1) as pool:
+        rest = pool.submit(list, stream).result()
+    np.testing.assert_array_equal(np.concatenate([first.audio, *(c.audio for c in rest)]), alone[0])
+
+
+def test_close_lets_a_running_take_finish(tiny_model_dir, test_device):
+    engine = IndexTTS2.from_pretrained(tiny_model_dir, device=test_device, download=False)
+    stream = engine.stream(SHORT, VOICE, QUICK.replace(seed=3))
+    next(stream)
+    engine.close()
+    assert list(stream) and len(stream.result.segments) >= 2
+    with pytest.raises(InvalidOptionError, match="closed"):
+        engine.synthesize(SHORT, VOICE)
 
 
 def test_seed_makes_beam_sampling_reproducible(tts: IndexTTS2):

@@ -13,7 +13,6 @@ from safetensors.torch import load_file, save_file
 from indextts_core.errors import CheckpointError, ModelNotFoundError
 from indextts_core.models.qwen import (
     GenerationSettings,
-    KVCache,
     Qwen3,
     QwenConfig,
     QwenTokenizer,
@@ -84,23 +83,13 @@ def test_incremental_decoding_matches_full_prefill(model32):
     ids = torch.from_numpy(load_case("emo_text").trace["A_qwen_input_ids"])
     T = ids.shape[1]
     with torch.inference_mode():
-        full = [model32(ids[:, : t + 1], 0, model32.new_caches(1, t + 1)) for t in (T - 3, T - 2, T - 1)]
-        caches = model32.new_caches(1, 4)  # too small on purpose
-        model32(ids[:, :20], 0, caches)
-        model32(ids[:, 20 : T - 3], 20, caches)  # chunk at an offset: explicit causal mask
-        steps = [model32(ids[:, t : t + 1], t, caches) for t in (T - 3, T - 2, T - 1)]
+        full = [model32(ids[:, : t + 1], 0, model32.new_cache(1, t + 1)) for t in (T - 3, T - 2, T - 1)]
+        cache = model32.new_cache(1, 4)  # too small on purpose: it must grow
+        model32(ids[:, :20], 0, cache)
+        model32(ids[:, 20 : T - 3], 20, cache)  # chunk at an offset: explicit causal mask
+        steps = [model32(ids[:, t : t + 1], t, cache) for t in (T - 3, T - 2, T - 1)]
     for a, b in zip(full, steps, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-
-
-def test_kv_cache_grows_and_keeps_contents():
-    cache = KVCache(1, 2, 2, 4, "cpu", torch.float32)
-    a = torch.randn(1, 2, 2, 4, generator=torch.Generator().manual_seed(0))
-    b = torch.randn(1, 2, 3, 4, generator=torch.Generator().manual_seed(1))
-    cache.update(0, a, a)
-    k, _ = cache.update(2, b, b)
-    assert k.shape == (1, 2, 5, 4)
-    torch.testing.assert_close(k, torch.cat([a, b], dim=2))
 
 
 def _full_size_config(tmp_path, **overrides):
@@ -152,7 +141,7 @@ def test_bf16_weights_with_separate_head(qwen_dir, tmp_path):
     model = load_qwen(folder, "cpu", torch.float16)
     assert model.lm_head is not None and model.lm_head.weight.dtype == torch.float16
     with torch.inference_mode():
-        logits = model(torch.tensor([[1, 2, 3]]), 0, model.new_caches(1, 3))
+        logits = model(torch.tensor([[1, 2, 3]]), 0, model.new_cache(1, 3))
     assert torch.count_nonzero(logits) == 0
 
 

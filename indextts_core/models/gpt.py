@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -29,16 +28,18 @@ from ..checkpoint import load_into, read_state_dict, sub_state_dict
 from ..config import GPTConfig
 from ..errors import ConfigError, InvalidOptionError, TextError
 from .conformer import ConformerEncoder, PositionTable
+from .decoding import KVCache
 from .perceiver import PerceiverResampler
 
 FEATURE_DIM = 1024  # w2v-BERT feature width the conditioners read
 EMO_DIM = 1024  # width of the emotion perceiver's single latent (fixed by the release)
 
 
-class Cache(Protocol):
-    """What the transformer needs of a KV cache (see ``generate.KVCache``)."""
-
-    def update(self, layer: int, start: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]: ...
+def merge_emovec(speaker: Tensor, emotion: Tensor, alpha: float = 1.0) -> Tensor:
+    """``speaker + alpha·(emotion − speaker)``: the reference's blend of two :meth:`UnifiedVoice.get_emovec`
+    vectors ``(B, D)``, the speaker path's (22.05 kHz load resampled to 16 kHz) and the emotion
+    path's (a 16 kHz load of the emotion clip, or of the speaker clip)."""
+    return speaker + alpha * (emotion - speaker)
 
 
 class InOutLinear(nn.Module):
@@ -81,7 +82,7 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = InOutLinear(dim, 3 * dim)
         self.c_proj = InOutLinear(dim, dim)
 
-    def forward(self, x: Tensor, layer: int, cache: Cache | None, start: int,
+    def forward(self, x: Tensor, layer: int, cache: KVCache | None, start: int,
                 mask: Tensor | None) -> Tensor:
         b, t, d = x.shape
         q, k, v = self.c_attn(x).split(d, dim=2)
@@ -114,7 +115,7 @@ class TransformerBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(dim)
         self.mlp = FeedForwardGELU(dim)
 
-    def forward(self, x: Tensor, layer: int, cache: Cache | None, start: int,
+    def forward(self, x: Tensor, layer: int, cache: KVCache | None, start: int,
                 mask: Tensor | None) -> Tensor:
         x = x + self.attn(self.ln_1(x), layer, cache, start, mask)
         return x + self.mlp(self.ln_2(x))
@@ -128,7 +129,7 @@ class GPT2Stack(nn.Module):
         self.h = nn.ModuleList(TransformerBlock(dim, heads) for _ in range(layers))
         self.ln_f = nn.LayerNorm(dim)
 
-    def forward(self, x: Tensor, cache: Cache | None = None, start: int = 0,
+    def forward(self, x: Tensor, cache: KVCache | None = None, start: int = 0,
                 key_valid: Tensor | None = None) -> Tensor:
         """``x (B, T, D)`` at absolute positions ``start..start+T-1``; returns states before ``ln_f``.
 
@@ -214,16 +215,6 @@ class UnifiedVoice(nn.Module):
         latent = self.emo_perceiver_encoder(x, _latent_key_mask(mask, 1))[:, 0]
         return self.emo_layer(self.emovec_layer(latent))
 
-    def merge_emovec(self, spk_cond_emb: Tensor, emo_cond_emb: Tensor, alpha: float = 1.0) -> Tensor:
-        """``base + alpha·(emo − base)`` with ``base = get_emovec(spk)``, ``emo = get_emovec(emo)``.
-
-        ``spk_cond_emb`` are the speaker-path features (22.05 kHz load resampled to 16 kHz),
-        ``emo_cond_emb`` the emotion-path ones (16 kHz load); both ``(1, T, 1024)``. -> ``(1, D)``.
-        """
-        emo = self.get_emovec(emo_cond_emb)
-        base = self.get_emovec(spk_cond_emb)
-        return base + alpha * (emo - base)
-
     def conditioning(self, spk_latent: Tensor, emovec: Tensor) -> Tensor:
         """``spk_latent (B, 32, D)``, ``emovec (B, D)`` -> ``conds (B, 34, D)``."""
         b = spk_latent.shape[0]
@@ -282,7 +273,12 @@ class UnifiedVoice(nn.Module):
 
     # -- transformer and heads ------------------------------------------------------------
 
-    def transformer(self, x: Tensor, cache: Cache | None = None, start: int = 0,
+    def new_cache(self, batch: int, capacity: int) -> KVCache:
+        """A KV cache for ``batch`` sequences of up to ``capacity`` positions, on the GPT's device/dtype."""
+        attn, w = self.gpt.h[0].attn, self.mel_head.weight
+        return KVCache(len(self.gpt.h), batch, attn.heads, capacity, attn.head_dim, device=w.device, dtype=w.dtype)
+
+    def transformer(self, x: Tensor, cache: KVCache | None = None, start: int = 0,
                     key_valid: Tensor | None = None) -> Tensor:
         """GPT-2 body over embeddings ``x (B, T, D)`` -> hidden states ``(B, T, D)`` before ``ln_f``."""
         return self.gpt(x, cache, start, key_valid)

@@ -32,6 +32,8 @@ from torch import nn
 from ..checkpoint import load_into, read_state_dict
 from ..config import from_mapping, load_json
 from ..errors import CheckpointError, ConfigError, ModelNotFoundError
+from . import decoding
+from .decoding import KVCache
 
 log = logging.getLogger(__name__)
 
@@ -146,29 +148,6 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return x * cos + rotated * sin
 
 
-class KVCache:
-    """Preallocated keys and values of one layer, ``(B, H_kv, capacity, D)``.
-
-    Grows (by doubling) only when a generation outlives the first allocation, so a large
-    token cap does not reserve memory that a short answer never uses.
-    """
-
-    def __init__(self, batch: int, heads: int, capacity: int, head_dim: int, device, dtype):
-        self.k = torch.zeros(batch, heads, capacity, head_dim, device=device, dtype=dtype)
-        self.v = torch.zeros_like(self.k)
-
-    def update(self, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v ``(B, H_kv, T, D)`` at positions ``start..start+T-1``; return all keys so far."""
-        end = start + k.shape[2]
-        if end > self.k.shape[2]:
-            grown = max(end, 2 * self.k.shape[2])
-            pad = (0, 0, 0, grown - self.k.shape[2])
-            self.k, self.v = F.pad(self.k, pad), F.pad(self.v, pad)
-        self.k[:, :, start:end] = k
-        self.v[:, :, start:end] = v
-        return self.k[:, :, :end], self.v[:, :, :end]
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: QwenConfig, device=None, dtype=None):
         super().__init__()
@@ -182,7 +161,7 @@ class Attention(nn.Module):
         self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps, device, dtype)
         self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps, device, dtype)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache,
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache, layer: int,
                 start: int) -> torch.Tensor:
         """x ``(B, T, C)`` at positions ``start..start+T-1`` → ``(B, T, C)``."""
         B, T, _ = x.shape
@@ -190,7 +169,7 @@ class Attention(nn.Module):
         k = self.k_norm(self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim)).transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        k, v = cache.update(start, k, v)
+        k, v = cache.update(layer, start, k, v)
         groups = self.n_heads // self.n_kv_heads
         # Keys/values repeated per query group (not SDPA's enable_gqa) and made contiguous,
         # as the reference does, so the same attention kernel runs on the same layout.
@@ -224,8 +203,8 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, device, dtype)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, device, dtype)
 
-    def forward(self, x, cos, sin, cache: KVCache, start: int) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, start)
+    def forward(self, x, cos, sin, cache: KVCache, layer: int, start: int) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, layer, start)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -240,7 +219,7 @@ class QwenBody(nn.Module):
 
 
 class Qwen3(nn.Module):
-    """Qwen3 causal LM. Call :meth:`new_caches`, then :meth:`forward` with growing ``start``."""
+    """Qwen3 causal LM. Call :meth:`new_cache`, then :meth:`forward` with growing ``start``."""
 
     def __init__(self, cfg: QwenConfig, tied: bool, device=None, dtype=None):
         super().__init__()
@@ -258,12 +237,13 @@ class Qwen3(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.model.embed_tokens.weight.dtype
 
-    def new_caches(self, batch: int, capacity: int) -> list[KVCache]:
+    def new_cache(self, batch: int, capacity: int) -> KVCache:
+        """A KV cache that starts at ``capacity`` positions and grows when a sequence outlives it."""
         cfg = self.cfg
-        return [KVCache(batch, cfg.num_key_value_heads, capacity, cfg.head_dim, self.device, self.dtype)
-                for _ in range(cfg.num_hidden_layers)]
+        return KVCache(cfg.num_hidden_layers, batch, cfg.num_key_value_heads, capacity, cfg.head_dim,
+                       device=self.device, dtype=self.dtype, growable=True)
 
-    def forward(self, ids: torch.Tensor, start: int, caches: list[KVCache]) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, start: int, cache: KVCache) -> torch.Tensor:
         """ids ``(B, T)`` at positions ``start..start+T-1`` → logits of the last position ``(B, V)``.
 
         The logits stay in the model dtype; only the last position goes through the head,
@@ -272,8 +252,8 @@ class Qwen3(nn.Module):
         x = self.model.embed_tokens(ids)
         positions = torch.arange(start, start + ids.shape[1], device=ids.device)
         cos, sin = rope_tables(self.inv_freq, positions, x.dtype)
-        for layer, cache in zip(self.model.layers, caches, strict=True):
-            x = layer(x, cos, sin, cache, start)
+        for i, layer in enumerate(self.model.layers):
+            x = layer(x, cos, sin, cache, i, start)
         h = self.model.norm(x[:, -1:])
         weight = self.model.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
         return F.linear(h, weight)[:, 0]
@@ -286,22 +266,6 @@ class GenerationOutput:
 
     ids: torch.Tensor
     step_logits: torch.Tensor | None = None
-
-
-def _penalize(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
-    # Divide positive, multiply negative scores of tokens already in the sequence.
-    picked = logits.gather(1, seen)
-    return logits.scatter(1, seen, torch.where(picked < 0, picked * penalty, picked / penalty))
-
-
-def prefill(model: Qwen3, prompt: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
-    """Run the whole prompt ``(1, T)`` from position 0; logits of its last token ``(1, V)``."""
-    return model(prompt, 0, caches)
-
-
-def decode_one_token(model: Qwen3, token: torch.Tensor, pos: int, caches: list[KVCache]) -> torch.Tensor:
-    """Feed one token ``(1, 1)`` at position ``pos``; its logits ``(1, V)``."""
-    return model(token, pos, caches)
 
 
 @torch.inference_mode()
@@ -317,24 +281,24 @@ def generate_greedy(model: Qwen3, prompt: torch.Tensor, max_new_tokens: int, eos
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     prompt = prompt.to(model.device)
     T = prompt.shape[1]
-    # Start small; the caches grow if the answer turns out long.
-    caches = model.new_caches(1, T + min(max_new_tokens, 256))
-    seq = prompt
+    # Start small; the cache grows if the answer turns out long.
+    cache = model.new_cache(1, T + min(max_new_tokens, 256))
     out: list[torch.Tensor] = []
     kept: list[torch.Tensor] = []
-    logits = prefill(model, prompt, caches)
+    logits = model(prompt, 0, cache)  # the whole prompt from position 0
+    seen = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device).scatter_(1, prompt, True)
     for step in range(max_new_tokens):
         scores = logits.float()
         if keep_logits:
             kept.append(scores[0].cpu())
         if repetition_penalty != 1.0:
-            scores = _penalize(scores, seq, repetition_penalty)
+            scores = decoding.repetition_penalty(scores, seen, repetition_penalty)
         token = scores.argmax(dim=-1, keepdim=True)
         out.append(token)
-        seq = torch.cat([seq, token], dim=1)
+        seen[0, token[0]] = True
         if int(token) in eos_ids or step == max_new_tokens - 1:
             break
-        logits = decode_one_token(model, token, T + step, caches)
+        logits = model(token, T + step, cache)
     ids = torch.cat(out, dim=1).cpu()
     return GenerationOutput(ids, torch.stack(kept) if keep_logits else None)
 

@@ -91,7 +91,8 @@ class TextFrontend:
     """Text → normalised text → BPE pieces → segments, for one ``bpe.model``.
 
     Cheap to build: the SentencePiece model is read at once, the wetext grammars and the pinyin
-    inventory on first use.
+    inventory on first use. Safe to share between threads: what it builds lazily is the same
+    whichever thread builds it, so a race only builds it twice.
     """
 
     def __init__(self, bpe_model: str | Path, *, dictionary: PronunciationDictionary | None = None):
