@@ -74,11 +74,16 @@ class Snake(nn.Module):
             self.beta = None
 
     def forward(self, x: Tensor) -> Tensor:
-        alpha = self.alpha[None, :, None]
-        beta = alpha if self.beta is None else self.beta[None, :, None]
+        """``x (B, C, …)``: channels on axis 1, any number of trailing axes."""
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        alpha = self.alpha.view(shape)
+        beta = alpha if self.beta is None else self.beta.view(shape)
         if self.logscale:
             alpha, beta = torch.exp(alpha), torch.exp(beta)
-        return x + (1.0 / (beta + 1e-9)) * torch.sin(x * alpha).pow(2)
+        # x + sin(x·α)² / (β + 1e-9), one buffer instead of four: the same values, bit for bit
+        y = x * alpha
+        y.sin_().square_()
+        return y.mul_(1.0 / (beta + 1e-9)).add_(x)
 
 
 def replicate_pad(x: Tensor, left: int, right: int) -> Tensor:
@@ -94,6 +99,13 @@ class AntiAliasedSnake(nn.Module):
     Both resamplers use replicate padding. The upsampler is a transposed conv with stride 2
     (gain 2) on the input padded by K/2 − 1 each side, cropped to 2T; the downsampler pads
     (K/2 − 1, K/2) and convolves with stride 2.
+
+    Computed in polyphase form, never at the doubled rate in one piece: the even and odd
+    output samples of the upsampler are two short convs of the input (one grouped conv with
+    two outputs per channel), the activation is elementwise so it runs on the two phases as
+    they are, and the downsampler is one grouped conv over both phases. The edge samples
+    the reference replicates become edge phase samples. Same taps, same padding; only the
+    summation order differs from the transposed conv (last-bit differences).
     """
 
     def __init__(self, channels: int, with_beta: bool, logscale: bool, kernel_size: int = 12):
@@ -104,16 +116,55 @@ class AntiAliasedSnake(nn.Module):
         self.register_buffer("up_filter", torch.zeros(1, 1, kernel_size))
         self.register_buffer("down_filter", torch.zeros(1, 1, kernel_size))
 
+    def _up_taps(self) -> tuple[Tensor, int, int]:
+        """Kernel ``(2, taps)`` giving output phase r at input offsets ``lo..hi`` of the padded input.
+
+        The cropped upsampler output is ``y[q] = 2·Σ_j x_pad[j]·f[q + c − 2j]`` with
+        ``c = 3(K/2 − 1)``; for ``q = 2s + r`` and ``j = s + a`` the tap of offset ``a`` is
+        ``2·f[r + c − 2a]`` where that index exists.
+        """
+        f = self.up_filter.reshape(-1)
+        k = f.numel()
+        c = 3 * (k // 2 - 1)
+        offsets = [[a for a in range(-k, k + c) if 0 <= r + c - 2 * a < k] for r in (0, 1)]
+        lo, hi = min(offsets[0][0], offsets[1][0]), max(offsets[0][-1], offsets[1][-1])
+        taps = f.new_zeros(2, hi - lo + 1)
+        for r in (0, 1):
+            for a in offsets[r]:
+                taps[r, a - lo] = 2 * f[r + c - 2 * a]
+        return taps, lo, hi
+
+    def _down_taps(self) -> tuple[Tensor, int, int]:
+        """Kernel ``(2, taps)`` over phase offsets ``-left..right``.
+
+        ``z[m] = Σ_k y_pad[2m + k]·g[k]`` with ``y_pad`` the activation padded by ``K/2 − 1``
+        on the left: tap ``k`` reads phase ``r = (k − K/2 + 1) mod 2`` at offset
+        ``b = (k − K/2 + 1 − r) / 2``.
+        """
+        g = self.down_filter.reshape(-1)
+        k = g.numel()
+        shift = k // 2 - 1
+        placed = [((i - shift) % 2, (i - shift - (i - shift) % 2) // 2, i) for i in range(k)]
+        left = -min(b for _, b, _ in placed)
+        right = max(b for _, b, _ in placed)
+        taps = g.new_zeros(2, left + right + 1)
+        for r, b, i in placed:
+            taps[r, b + left] = g[i]
+        return taps, left, right
+
     def forward(self, x: Tensor) -> Tensor:
-        C = x.shape[1]
-        k = self.up_filter.shape[-1]
-        pad = k // 2 - 1
-        crop = 2 * pad + (k - 2) // 2
-        x = replicate_pad(x, pad, pad)
-        x = 2 * F.conv_transpose1d(x, self.up_filter.expand(C, 1, k), stride=2, groups=C)
-        x = self.act(x[..., crop:-crop])
-        x = replicate_pad(x, k // 2 - 1, k // 2)
-        return F.conv1d(x, self.down_filter.expand(C, 1, k), stride=2, groups=C)
+        B, C, T = x.shape
+        half = self.up_filter.shape[-1] // 2
+        up, lo, hi = self._up_taps()
+        # x_pad (replicated by K/2 − 1) read from offset lo to T + hi − 1
+        xp = replicate_pad(x, half - 1 - lo, hi - half + 1)
+        phases = F.conv1d(xp, up.repeat(C, 1)[:, None], groups=C).view(B, C, 2, T)
+        phases = self.act(phases)
+        down, left, right = self._down_taps()
+        # Past the start the reference replicates sample 0 (an even one), past the end sample 2T − 1 (odd).
+        padded = torch.cat([phases[:, :, :1, :1].expand(B, C, 2, left), phases,
+                            phases[:, :, 1:, -1:].expand(B, C, 2, right)], dim=-1)
+        return F.conv1d(padded.view(B, 2 * C, -1), down.repeat(C, 1, 1), groups=C)
 
 
 def same_padding(kernel_size: int, dilation: int = 1) -> int:

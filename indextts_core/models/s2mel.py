@@ -267,6 +267,12 @@ class WaveNet(nn.Module):
         self.res_skip_layers = nn.ModuleList(
             ReflectConv1d(h, 2 * h if i < n - 1 else h, 1) for i in range(n))
 
+    @property
+    def left_reach(self) -> int:
+        """How many frames to the left an output frame depends on through the whole stack."""
+        return sum(conv.dilation[0] * (conv.kernel_size[0] - 1) - conv.dilation[0] * (conv.kernel_size[0] - 1) // 2
+                   for conv in self.in_layers)
+
     def forward(self, x: Tensor, g: Tensor) -> Tensor:
         """x (B, H, T), g (B, gin, 1) → (B, H, T)."""
         h = self.hidden
@@ -332,21 +338,31 @@ class DiT(nn.Module):
         self.final_layer = FinalLayer(wn)
         self.conv2 = nn.Conv1d(wn, d.in_channels, 1)
 
-    def forward(self, x: Tensor, prompt_x: Tensor, t: Tensor, style: Tensor, mu: Tensor) -> Tensor:
-        """x, prompt_x (B, 80, T); t (B,); style (B, 192); mu (B, T, content_dim) → (B, 80, T)."""
+    def forward(self, x: Tensor, prompt_x: Tensor, t: Tensor, style: Tensor, mu: Tensor,
+                first_frame: int = 0, content: Tensor | None = None) -> Tensor:
+        """x, prompt_x (B, 80, T); t (B,); style (B, 192); mu (B, T, content_dim) → (B, 80, T − first_frame).
+
+        Only frames ``first_frame..T-1`` of the output are computed (the sampler discards the
+        prompt's): everything after the transformer is per frame except the WaveNet's convs, so
+        its input starts ``left_reach`` frames earlier and the result is the full pass' frames.
+        ``content``: ``cond_projection(mu)`` when the caller already has it (it is the same every step).
+        """
         B, _, T = x.shape
         t1 = self.t_embedder(t)
         x = x.transpose(1, 2)
-        parts = [x, prompt_x.transpose(1, 2), self.cond_projection(mu)]
+        parts = [x, prompt_x.transpose(1, 2), self.cond_projection(mu) if content is None else content]
         if self.style_condition:
             parts.append(style[:, None, :].expand(B, T, style.shape[-1]))
         h = self.cond_x_merge_linear(torch.cat(parts, dim=-1))
         h = self.transformer(h, t1[:, None, :])
+        start = max(0, first_frame - self.wavenet.left_reach)
+        keep = first_frame - start
+        h, x = h[:, start:], x[:, start:]
         if self.long_skip:
             h = self.skip_linear(torch.cat([h, x], dim=-1))
         w = self.conv1(h).transpose(1, 2)
         w = self.wavenet(w, self.t_embedder2(t)[:, :, None]).transpose(1, 2) + self.res_projection(h)
-        w = self.final_layer(w, t1).transpose(1, 2)
+        w = self.final_layer(w[:, keep:], t1).transpose(1, 2)
         return self.conv2(w)
 
 
@@ -369,7 +385,8 @@ class CFM(nn.Module):
 
         mu (1, T, C) semantic condition of prompt + target; prompt_mel (1, 80, Tr); style (1, 192);
         noise (1, 80, T) the starting point (not modified). ``on_step(k, v)`` sees the raw estimator
-        output of step k (k = 0 first): (2, 80, T), conditional then null, with guidance on.
+        output of step k (k = 0 first), conditional then null with guidance on: (2, 80, T) at
+        step 0, the target frames only (2, 80, T − Tr) after it (the prompt's are never used).
         Returns (1, 80, T).
         """
         tr, total = prompt_mel.shape[-1], noise.shape[-1]
@@ -385,24 +402,27 @@ class CFM(nn.Module):
             prompt_in = torch.cat([prompt_x, torch.zeros_like(prompt_x)])
             style_in = torch.cat([style, torch.zeros_like(style)])
             mu_in = torch.cat([mu, torch.zeros_like(mu)])
+        else:
+            prompt_in, style_in, mu_in = prompt_x, style, mu
+        content = self.estimator.cond_projection(mu_in)
         t_span = torch.linspace(0, 1, steps + 1, device=noise.device)
         t = t_span[0]
         for k in range(steps):
             dt = t_span[k + 1] - t_span[k]
+            # The prompt frames are reset to zero after every step; only a traced first step
+            # needs the estimator's output there.
+            first = 0 if on_step is not None and k == 0 else tr
+            x_in = torch.cat([x, x]) if cfg_rate > 0 else x
+            v = self.estimator(x_in, prompt_in, t.expand(x_in.shape[0]), style_in, mu_in, first, content)
+            if on_step is not None:
+                on_step(k, v)
+            v = v[..., tr - first:]
             if cfg_rate > 0:
-                v = self.estimator(torch.cat([x, x]), prompt_in, t.expand(2), style_in, mu_in)
-                if on_step is not None:
-                    on_step(k, v)
                 v_cond, v_null = v.chunk(2)
                 v = (1.0 + cfg_rate) * v_cond - cfg_rate * v_null
-            else:
-                v = self.estimator(x, prompt_x, t.reshape(1), style, mu)
-                if on_step is not None:
-                    on_step(k, v)
-            x = x + dt * v
+            x[..., tr:] += dt * v
             # t advances by accumulation (float32), as the reference does, not from t_span.
             t = t + dt
-            x[..., :tr] = 0
         return x
 
 
