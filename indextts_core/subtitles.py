@@ -21,6 +21,7 @@ import srt
 import webvtt
 
 from .errors import IndexTTSError
+from .files import decode_utf8
 from .jobs import DONE, JobStore, TakeRequest
 from .options import SAMPLE_RATE, Duration
 
@@ -53,15 +54,6 @@ class Cue:
         return self.samples / SAMPLE_RATE
 
 
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise SubtitleError(f"{name} is not UTF-8 text (first bad byte on line {line}); "
-                            "save it as UTF-8 and load it again") from None
-
-
 def _samples(seconds: float, sr: int) -> int:
     return round(seconds * sr)
 
@@ -80,7 +72,7 @@ def _vtt_seconds(stamp: str) -> float:
 
 def parse(data: bytes, name: str = "subtitles.srt", sr: int = SAMPLE_RATE, max_cues: int = MAX_CUES) -> list[Cue]:
     """Read an ``.srt`` or ``.vtt`` file's bytes into cues; raises :class:`SubtitleError` naming the cue."""
-    text = _decode(data, name)
+    text = decode_utf8(data, name, SubtitleError)
     suffix = Path(name).suffix.lower()
     if suffix == ".vtt" or text.lstrip().startswith("WEBVTT"):
         raw = _parse_vtt(text, name)
