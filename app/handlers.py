@@ -239,10 +239,10 @@ class Studio:
                 return Failed(t(lang, "error.audio", detail=str(e)))
             s = dataclasses.replace(s, emotion_audio=str(self.ctx.emotion_clips.path_of(clip)))
         try:
-            kwargs = s.engine_kwargs()
+            options = s.options()
         except InvalidOptionError as e:
             return Failed(t(lang, "error.option", detail=str(e)))
-        return voice, s, kwargs
+        return voice, s, options
 
     def _save(self, lang: str, result: Any, voice: Voice, s: TakeSettings, *, kind: str = "take",
               variant: str | None = None, started: float) -> Finished:
@@ -275,14 +275,14 @@ class Studio:
         if isinstance(checked, Failed):
             yield checked
             return
-        voice, s, kwargs = checked
+        voice, s, options = checked
         yield Progress(t(lang, "progress.waiting"), 0.0)
         started = time.perf_counter()
         speaker = str(self.ctx.voices.path_of(voice))
 
         def work(tts: Any) -> Iterator[tuple[str, Any]]:
-            yield "total", len(tts.preview_text(s.text, segment_tokens=kwargs["segment_tokens"]).segments) or 1
-            stream = tts.stream(s.text, speaker, **kwargs)
+            yield "total", len(tts.preview_text(s.text, segment_tokens=options.segment_tokens).segments) or 1
+            stream = tts.stream(s.text, speaker, options)
             for chunk in stream:
                 yield "chunk", chunk
             yield "result", stream.result
@@ -333,7 +333,7 @@ class Studio:
             for i, label in enumerate(labels):
                 sv = s.with_emotion_label(label)
                 started = time.perf_counter()
-                yield i, label, sv, tts.synthesize(sv.text, speaker, **sv.engine_kwargs()), started
+                yield i, label, sv, tts.synthesize(sv.text, speaker, sv.options()), started
 
         waiting = Progress(t(lang, "progress.waiting"), 0.0)
         yield waiting

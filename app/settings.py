@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indextts_core.errors import InvalidOptionError
-from indextts_core.options import EMOTIONS, Duration, Emotion, Sampling
+from indextts_core.options import DURATION_MODES, EMOTION_MODES, EMOTIONS, Duration, Emotion, Sampling, SynthesisOptions
 
-EMOTION_MODES = ("speaker", "audio", "vector", "text")
-DURATION_MODES = ("free", "speed", "seconds", "tokens")
 VARIANT_CHOICES = ("speaker", *EMOTIONS)
 DEFAULT_VARIANTS = ("calm", "happy", "sad", "angry")
 
@@ -105,38 +103,20 @@ class TakeSettings:
                         repetition_penalty=float(self.repetition_penalty),
                         max_mel_tokens=_whole(self.max_mel_tokens, "max tokens"))
 
-    def engine_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``IndexTTS2.synthesize`` / ``stream`` (all but text and speaker)."""
-        seg = _whole(self.segment_tokens, "segment size")
-        if not 1 <= seg <= 600:
-            raise InvalidOptionError(f"Segment size must be between 1 and 600 tokens, got {seg}.")
-        gap = _whole(self.gap_ms, "gap between segments")
-        if not 0 <= gap <= 5000:
-            raise InvalidOptionError(f"The gap between segments must be 0 to 5000 ms, got {gap}.")
-        steps = _whole(self.diffusion_steps, "diffusion steps")
-        if not 1 <= steps <= 200:
-            raise InvalidOptionError(f"Diffusion steps must be between 1 and 200, got {steps}.")
-        return {
-            "emotion": self.emotion(),
-            "duration": self.duration(),
-            "sampling": self.sampling(),
-            "seed": self.seed_value(),
-            "segment_tokens": seg,
-            "gap_ms": gap,
-            "diffusion_steps": steps,
-            "cfg_rate": float(self.cfg_rate),
-        }
+    def options(self) -> SynthesisOptions:
+        """The engine's options for this take; :class:`SynthesisOptions` holds every range."""
+        return SynthesisOptions(emotion=self.emotion(), duration=self.duration(), sampling=self.sampling(),
+                                seed=self.seed_value(), segment_tokens=_whole(self.segment_tokens, "segment size"),
+                                gap_ms=_number(self.gap_ms, "gap between segments"),
+                                diffusion_steps=_whole(self.diffusion_steps, "diffusion steps"),
+                                cfg_rate=_number(self.cfg_rate, "guidance"))
 
     def seed_value(self) -> int | None:
         """``None`` (a fresh random seed) for an empty or negative seed field."""
         if self.seed is None or self.seed == "":
             return None
         s = _whole(self.seed, "seed")
-        if s < 0:
-            return None
-        if s >= 2**32:
-            raise InvalidOptionError(f"The seed must be below {2**32}, got {s}.")
-        return s
+        return None if s < 0 else s
 
     def with_emotion_label(self, label: str) -> TakeSettings:
         """A copy that renders one named emotion (or the voice's own when ``label == 'speaker'``)."""

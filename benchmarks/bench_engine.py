@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from indextts_core import Duration, IndexTTS2, Sampling
+from indextts_core import Duration, IndexTTS2, Sampling, SynthesisOptions
 from indextts_core.config import load_config
 from indextts_core.device import resolve_device, resolve_dtype
 from indextts_core.models.bigvgan import BigVGAN, BigVGANConfig
@@ -86,15 +86,15 @@ def main() -> None:
     tts = build_engine(device, dtype)
     print(f"built the full-size engine with random weights on {device} ({dtype}) in {time.perf_counter() - t0:.1f} s")
     sampling = Sampling(num_beams=args.beams, max_mel_tokens=args.codes)
-    options = dict(sampling=sampling, duration=Duration.tokens(args.codes), diffusion_steps=args.diffusion_steps,
-                   segment_tokens=200)
+    options = SynthesisOptions(sampling=sampling, duration=Duration.tokens(args.codes),
+                               diffusion_steps=args.diffusion_steps, segment_tokens=200)
 
     # Warm-up also fills the voice cache; "voice" is then timed separately, uncached.
-    tts.synthesize(TEXT, VOICE, seed=0, **options)
+    tts.synthesize(TEXT, VOICE, options.replace(seed=0))
     t0 = time.perf_counter()
     tts._voice(VOICE, fresh=True)
     voice_s = time.perf_counter() - t0
-    runs = [tts.synthesize(TEXT, VOICE, seed=i + 1, **options) for i in range(args.repeat)]
+    runs = [tts.synthesize(TEXT, VOICE, options.replace(seed=i + 1)) for i in range(args.repeat)]
 
     stages = ["text", "emotion", "gpt_generate", "gpt_latent", "s2mel", "vocoder", "total"]
     print(f"\n{'stage':<14}{'seconds':>10}")

@@ -9,8 +9,19 @@ from .errors import (
     ModelNotFoundError,
     TextError,
 )
-from .options import EMOTIONS, SAMPLE_RATE, Duration, Emotion, Sampling, SegmentAudio, SegmentInfo, SynthesisResult
+from .options import (
+    EMOTIONS,
+    SAMPLE_RATE,
+    Duration,
+    Emotion,
+    Sampling,
+    SegmentAudio,
+    SegmentInfo,
+    SynthesisOptions,
+    SynthesisResult,
+)
 from .pipeline import IndexTTS2, Synthesis
+from .trace import GoldenRecorder, NullRecorder, Recorder
 
 __version__ = "0.1.0"
 
@@ -22,14 +33,18 @@ __all__ = [
     "ConfigError",
     "Duration",
     "Emotion",
+    "GoldenRecorder",
     "IndexTTS2",
     "IndexTTSError",
     "InvalidOptionError",
     "ModelNotFoundError",
+    "NullRecorder",
+    "Recorder",
     "Sampling",
     "SegmentAudio",
     "SegmentInfo",
     "Synthesis",
+    "SynthesisOptions",
     "SynthesisResult",
     "TextError",
     "__version__",

@@ -39,7 +39,9 @@ def read_state_dict(path: str | Path, keep: Callable[[str], bool] | None = None)
         if path.suffix == ".safetensors":
             with safe_open(str(path), framework="pt", device="cpu") as f:
                 return {k: f.get_tensor(k) for k in f.keys() if keep is None or keep(k)}  # noqa: SIM118
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        # Memory-mapped (zip format): tensors stay file-backed pages until a module uses
+        # them, so a multi-GB file is never held twice (once read, once in the module).
+        raw = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except (SafetensorError, RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError,
             zipfile.BadZipFile) as e:
         raise CheckpointError(
@@ -98,7 +100,10 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
 
 def load_into(module: nn.Module, sd: Mapping[str, torch.Tensor], *, file: str | Path,
               prefix: str = "", optional: Iterable[str] = ()) -> None:
-    """Copy ``sd`` into ``module`` after checking every key the module needs.
+    """Put ``sd`` into ``module`` after checking every key the module needs.
+
+    The file's tensors become the module's own (``assign``) when dtype and device already
+    match, and are converted once otherwise, so loading never keeps two copies.
 
     ``prefix`` is how the module's keys are spelled in ``file`` (for messages only).
     ``optional`` names module keys that may be absent from the file (they keep the
@@ -121,4 +126,6 @@ def load_into(module: nn.Module, sd: Mapping[str, torch.Tensor], *, file: str | 
     if skipped:
         log.debug("%s: %d keys not used by %s (e.g. %s)", file, len(skipped),
                   type(module).__name__, skipped[0])
-    module.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
+    used = {k: v if (v.dtype, v.device) == (own[k].dtype, own[k].device)
+            else v.to(device=own[k].device, dtype=own[k].dtype) for k, v in sd.items() if k in own}
+    module.load_state_dict(used, strict=False, assign=True)

@@ -123,8 +123,19 @@ def _sampling_from_args(args: argparse.Namespace):
     return Sampling(**{**overrides, **common})
 
 
+def _options_from_args(args: argparse.Namespace):
+    """The flags as one :class:`SynthesisOptions`; flags left out keep its defaults."""
+    from .options import SynthesisOptions
+
+    given = {"emotion": _emotion_from_args(args), "duration": _duration_from_args(args),
+             "sampling": _sampling_from_args(args), "seed": args.seed, "segment_tokens": args.segment_tokens,
+             "gap_ms": args.gap_ms, "diffusion_steps": args.diffusion_steps, "cfg_rate": args.guidance}
+    return SynthesisOptions(**{k: v for k, v in given.items() if v is not None})
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .pipeline import IndexTTS2
+    from .trace import GoldenRecorder
 
     if args.text is not None and args.text_file is not None:
         raise InvalidOptionError("give the text with --text or --text-file, not both")
@@ -134,23 +145,22 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         text = args.text
     else:
         raise InvalidOptionError("give the text to speak with --text or --text-file")
-    emotion, duration, sampling = _emotion_from_args(args), _duration_from_args(args), _sampling_from_args(args)
+    options = _options_from_args(args)
     tts = IndexTTS2.from_pretrained(args.model_dir, device=args.device, dtype=args.dtype,
                                     download=not args.offline)
     if tts.is_test_model:
         print("note: this is the tiny random-weight test model; it produces noise, not speech", file=sys.stderr)
-    result = tts.synthesize(text, args.voice, emotion=emotion, duration=duration, sampling=sampling, seed=args.seed,
-                            segment_tokens=args.segment_tokens, gap_ms=args.gap_ms,
-                            diffusion_steps=args.diffusion_steps, cfg_rate=args.guidance, trace=args.trace is not None)
+    recorder = GoldenRecorder() if args.trace is not None else None
+    result = tts.synthesize(text, args.voice, options, recorder=recorder)
     out = result.save_wav(args.out)
-    if args.trace is not None:
+    if recorder is not None:
         import numpy as np
 
-        np.savez_compressed(args.trace, **result.trace)
+        np.savez_compressed(args.trace, **recorder.tensors)
     asked = f" (requested {result.requested_seconds:.3f} s)" if result.requested_seconds is not None else ""
     print(f"wrote {out}: {result.seconds:.3f} s{asked}, {len(result.segments)} segment(s), seed {result.seed}, "
           f"{result.timings['total']:.2f} s to generate (RTF {result.rtf:.3f})")
-    for seg in result.segments if duration is None else ():
+    for seg in result.segments if options.duration.mode == "free" else ():
         if not seg.stopped_naturally:
             print(f"note: segment {seg.index + 1} ended at the code limit ({seg.num_codes} codes), not by itself",
                   file=sys.stderr)
@@ -223,10 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-mel-tokens", metavar="N", type=int, help="most codes per segment")
     g.add_argument("--seed", metavar="S", type=int, help="makes the take reproducible")
     g = p.add_argument_group("segments and sampler")
-    g.add_argument("--segment-tokens", metavar="N", type=int, default=120, help="most text tokens per segment")
-    g.add_argument("--gap-ms", metavar="MS", type=float, default=200, help="silence between segments")
-    g.add_argument("--diffusion-steps", type=int, default=25)
-    g.add_argument("--guidance", type=float, default=0.7, help="classifier-free guidance rate")
+    g.add_argument("--segment-tokens", metavar="N", type=int, help="most text tokens per segment (120)")
+    g.add_argument("--gap-ms", metavar="MS", type=float, help="silence between segments (200)")
+    g.add_argument("--diffusion-steps", type=int, help="flow-matching steps (25)")
+    g.add_argument("--guidance", type=float, help="classifier-free guidance rate (0.7)")
     p.add_argument("--trace", metavar="FILE.npz", help="write the stage tensors (golden A_* names)")
     p.set_defaults(func=_cmd_synth)
 

@@ -7,10 +7,13 @@ construction and raises :class:`InvalidOptionError` with a sentence a user can a
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +28,11 @@ DURATION_MODES = ("free", "speed", "seconds", "tokens")
 MAX_EMOTION_VALUE = 1.2
 SPEED_RANGE = (0.5, 2.0)
 MAX_TARGET_SECONDS = 600.0
+MAX_SEED = 2**63 - 1_000_000  # segment seeds are derived from it (see SynthesisOptions)
+SEGMENT_TOKENS_RANGE = (1, 600)  # a model may allow fewer (its config's max_text_tokens)
+GAP_MS_RANGE = (0.0, 5000.0)
+DIFFUSION_STEPS_RANGE = (1, 200)
+CFG_RATE_RANGE = (0.0, 3.0)
 
 AudioSource = str | Path | tuple[int, np.ndarray]
 
@@ -191,6 +199,112 @@ class Sampling:
                    max_mel_tokens=max_mel_tokens)
 
 
+def _whole(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """Everything a take is made from except the text and the voice: one value for the UI, the
+    CLI, HTTP requests and job items alike. It validates on construction (every range of the
+    engine lives in this module) and round-trips through JSON (:meth:`to_dict` / :meth:`from_dict`).
+
+    ``seed=None`` draws a fresh seed per take; the result reports the one used.
+    ``segment_tokens``: most text tokens per segment; ``gap_ms``: silence between segments;
+    ``diffusion_steps`` and ``cfg_rate`` (guidance): the flow-matching sampler.
+    """
+
+    emotion: Emotion = Emotion()
+    duration: Duration = Duration()
+    sampling: Sampling = Sampling()
+    seed: int | None = None
+    segment_tokens: int = 120
+    gap_ms: float = 200.0
+    diffusion_steps: int = 25
+    cfg_rate: float = 0.7
+
+    def __post_init__(self) -> None:
+        for name, kind in (("emotion", Emotion), ("duration", Duration), ("sampling", Sampling)):
+            _check(isinstance(getattr(self, name), kind),
+                   f"{name} must be an {kind.__name__} value, got {type(getattr(self, name)).__name__}")
+        _check(self.seed is None or (_whole(self.seed) and 0 <= self.seed <= MAX_SEED),
+               f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
+        lo, hi = SEGMENT_TOKENS_RANGE
+        _check(_whole(self.segment_tokens) and lo <= self.segment_tokens <= hi,
+               f"segment_tokens (tokens per segment) must be a whole number {lo}..{hi}, got {self.segment_tokens!r}")
+        lo, hi = GAP_MS_RANGE
+        _check(_finite(self.gap_ms) and not isinstance(self.gap_ms, bool) and lo <= self.gap_ms <= hi,
+               f"gap_ms (the gap between segments) must be {lo:g}..{hi:g} ms, got {self.gap_ms!r}")
+        lo, hi = DIFFUSION_STEPS_RANGE
+        _check(_whole(self.diffusion_steps) and lo <= self.diffusion_steps <= hi,
+               f"diffusion_steps must be a whole number {lo}..{hi}, got {self.diffusion_steps!r}")
+        lo, hi = CFG_RATE_RANGE
+        _check(_finite(self.cfg_rate) and not isinstance(self.cfg_rate, bool) and lo <= self.cfg_rate <= hi,
+               f"cfg_rate (guidance) must be {lo:g}..{hi:g}, got {self.cfg_rate!r}")
+
+    def replace(self, **changes: Any) -> SynthesisOptions:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only. An emotion clip given as an in-memory array cannot be stored."""
+        emo = self.emotion
+        if isinstance(emo.audio, tuple):
+            raise InvalidOptionError("emotion.audio: an in-memory clip cannot be serialised; save it to a file")
+        return {
+            "emotion": {"mode": emo.mode, "audio": None if emo.audio is None else str(emo.audio),
+                        "weight": emo.weight, "vector": None if emo.vector is None else list(emo.vector),
+                        "text": emo.text, "use_random": emo.use_random, "apply_ui_bias": emo.apply_ui_bias,
+                        "text_max_tokens": emo.text_max_tokens},
+            "duration": {"mode": self.duration.mode, "value": self.duration.value},
+            "sampling": {f.name: getattr(self.sampling, f.name) for f in fields(Sampling)},
+            "seed": self.seed, "segment_tokens": self.segment_tokens, "gap_ms": self.gap_ms,
+            "diffusion_steps": self.diffusion_steps, "cfg_rate": self.cfg_rate,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SynthesisOptions:
+        """The inverse of :meth:`to_dict`; missing fields take defaults, unknown ones are refused by name."""
+        _check(isinstance(data, dict), f"options must be a JSON object, got {type(data).__name__}")
+        top = {f.name for f in fields(cls)}
+        _known(data, top, "")
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in ("emotion", "duration", "sampling")}
+        for name, kind in (("emotion", Emotion), ("duration", Duration), ("sampling", Sampling)):
+            part = data.get(name)
+            if part is None:
+                continue
+            _check(isinstance(part, dict), f"{name} must be a JSON object, got {type(part).__name__}")
+            _known(part, {f.name for f in fields(kind)}, name + ".")
+            if name == "emotion" and part.get("vector") is not None:
+                try:
+                    part = {**part, "vector": tuple(float(v) for v in part["vector"])}
+                except (TypeError, ValueError):
+                    raise InvalidOptionError(f"emotion.vector holds {len(EMOTIONS)} numbers "
+                                             f"({', '.join(EMOTIONS)})") from None
+            try:
+                kwargs[name] = kind(**part)
+            except InvalidOptionError as e:
+                raise InvalidOptionError(f"{name}: {e}") from None
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SynthesisOptions:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InvalidOptionError(f"options are not valid JSON: {e}") from None
+        return cls.from_dict(data)
+
+
+def _known(data: dict[str, Any], names: set[str], prefix: str) -> None:
+    unknown = sorted(set(data) - names)
+    _check(not unknown, f"unknown option {', '.join(prefix + u for u in unknown)}: "
+                        f"use {', '.join(prefix + n for n in sorted(names))}")
+
+
 @dataclass(frozen=True)
 class SegmentInfo:
     """One text segment's outcome."""
@@ -226,7 +340,6 @@ class SynthesisResult:
     requested_seconds: float | None = None
     emotion_vector: tuple[float, ...] | None = None
     is_test_model: bool = False
-    trace: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def seconds(self) -> float:

@@ -16,7 +16,6 @@ Randomness: the GPT samples with a ``torch.Generator`` on the model's device see
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import secrets
@@ -57,19 +56,18 @@ from .options import (
     EMOTIONS,
     SAMPLE_RATE,
     AudioSource,
-    Duration,
     Emotion,
-    Sampling,
     SegmentAudio,
     SegmentInfo,
+    SynthesisOptions,
     SynthesisResult,
 )
 from .text import TextFrontend, TextPreview
 from .tiny import is_test_model
+from .trace import NullRecorder, Recorder, StageTimer, record_all
 
 log = logging.getLogger(__name__)
 
-MAX_SEED = 2**63 - 1_000_000
 VOICE_CACHE_SIZE = 8
 
 
@@ -141,51 +139,6 @@ class Synthesis(Iterator[SegmentAudio]):
             pass
         assert self.result is not None
         return self.result
-
-
-class _Stages:
-    """Per-stage wall time, synchronised with the device so GPU work is counted where it runs."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.seconds: dict[str, float] = {}
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        elif self.device.type == "mps":
-            torch.mps.synchronize()
-
-    @contextlib.contextmanager
-    def __call__(self, name: str):
-        self._sync()
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._sync()
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-
-
-class _Trace:
-    """Stage tensors under the golden bundle's ``A_*`` names (``__segN`` when several segments)."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.tensors: dict[str, np.ndarray] = {}
-        self.multi = False
-
-    def put(self, name: str, value: Tensor | np.ndarray | list, segment: int | None = None) -> None:
-        if not self.enabled:
-            return
-        if isinstance(value, Tensor):
-            value = value.detach().float().cpu().numpy() if value.is_floating_point() else value.cpu().numpy()
-        key = f"{name}__seg{segment}" if self.multi and segment is not None else name
-        self.tensors[key] = np.asarray(value)
-
-    def update(self, tensors: dict[str, Tensor]) -> None:
-        for name, value in tensors.items():
-            self.put(name, value)
 
 
 def _source_key(source: AudioSource) -> str:
@@ -275,37 +228,29 @@ class IndexTTS2:
             with self._lock:
                 self._emotion_model.unload()
 
-    def synthesize(self, text: str, speaker: AudioSource, **options) -> SynthesisResult:
-        """Speak ``text`` in the voice of ``speaker``; see :meth:`stream` for the options."""
-        return self.stream(text, speaker, **options).run()
+    def synthesize(self, text: str, voice: AudioSource, options: SynthesisOptions | None = None, *,
+                   recorder: Recorder | None = None) -> SynthesisResult:
+        """Speak ``text`` in the voice of the clip ``voice`` (a path or ``(rate, samples)``).
 
-    def stream(self, text: str, speaker: AudioSource, *, emotion: Emotion | None = None,
-               duration: Duration | None = None, sampling: Sampling | None = None, seed: int | None = None,
-               segment_tokens: int = 120, gap_ms: float = 200, diffusion_steps: int = 25,
-               cfg_rate: float = 0.7, trace: bool = False) -> Synthesis:
+        ``options`` (default :class:`SynthesisOptions()`): emotion, length, sampling, seed and the
+        rest; ``recorder`` receives the stage tensors (see :mod:`indextts_core.trace`).
+        """
+        return self.stream(text, voice, options, recorder=recorder).run()
+
+    def stream(self, text: str, voice: AudioSource, options: SynthesisOptions | None = None, *,
+               recorder: Recorder | None = None) -> Synthesis:
         """Like :meth:`synthesize`, yielding each segment's audio as soon as it exists.
 
-        ``emotion``: :class:`Emotion` (default: the voice's own). ``duration``: :class:`Duration`
-        (default free). ``sampling``: :class:`Sampling` (default: the reference's beam sampling).
-        ``seed``: makes the take reproducible (default: a fresh one, reported in the result).
-        ``segment_tokens``: most text tokens per segment; ``gap_ms``: silence between segments;
-        ``diffusion_steps``/``cfg_rate``: the flow-matching sampler; ``trace``: keep stage
-        tensors in ``result.trace`` under the golden bundle's names.
+        Nothing runs until the first ``next``; the returned :class:`Synthesis` holds the whole
+        take in ``result`` once iterated to the end.
         """
-        self._check_segment_tokens(segment_tokens)
-        if not (isinstance(gap_ms, int | float) and 0 <= gap_ms <= 5000):
-            raise InvalidOptionError(f"the gap between segments must be 0..5000 ms, got {gap_ms}")
-        if not (isinstance(diffusion_steps, int) and 1 <= diffusion_steps <= 200):
-            raise InvalidOptionError(f"diffusion steps must be 1..200, got {diffusion_steps}")
-        if not (isinstance(cfg_rate, int | float) and 0.0 <= cfg_rate <= 3.0):
-            raise InvalidOptionError(f"guidance (CFG rate) must be 0..3, got {cfg_rate}")
-        if seed is None:
-            seed = secrets.randbelow(2**31)
-        if not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
-            raise InvalidOptionError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
-        run = self._run(text, speaker, emotion or Emotion(), duration, sampling or Sampling(), seed,
-                        segment_tokens, gap_ms, diffusion_steps, float(cfg_rate), trace)
-        return Synthesis(run)
+        options = SynthesisOptions() if options is None else options
+        if not isinstance(options, SynthesisOptions):
+            raise InvalidOptionError(f"options must be a SynthesisOptions, got {type(options).__name__}")
+        self._check_segment_tokens(options.segment_tokens)
+        if options.seed is None:
+            options = options.replace(seed=secrets.randbelow(2**31))
+        return Synthesis(self._run(text, voice, options, recorder or NullRecorder()))
 
     def memory_info(self) -> dict:
         info: dict = {"device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
@@ -329,37 +274,37 @@ class IndexTTS2:
 
     # -- the pipeline --------------------------------------------------------------------------
 
-    def _run(self, text: str, speaker: AudioSource, emotion: Emotion, duration: Duration | None,
-             sampling: Sampling, seed: int, segment_tokens: int, gap_ms: float, diffusion_steps: int,
-             cfg_rate: float, trace_on: bool) -> Generator[SegmentAudio, None, SynthesisResult]:
+    def _run(self, text: str, speaker: AudioSource, options: SynthesisOptions,
+             trace: Recorder) -> Generator[SegmentAudio, None, SynthesisResult]:
+        sampling, seed = options.sampling, options.seed
+        assert seed is not None
+        duration = None if options.duration.mode == "free" else options.duration
         with self._lock:
             if self.models is None:
                 raise InvalidOptionError("this engine was closed; load the models again")
-            stages = _Stages(self.device)
-            trace = _Trace(trace_on)
+            stages = StageTimer(self.device)
             start = time.perf_counter()
 
             with stages("text"):
-                preview = self.text.preview(text, segment_tokens)
-            trace.multi = len(preview.segments) > 1
+                preview = self.text.preview(text, options.segment_tokens)
+            trace.begin(len(preview.segments))
             gpt = self.models.gpt
             limit = min(sampling.max_mel_tokens, max_codes(gpt))
             if limit < sampling.max_mel_tokens:
                 log.info("max mel tokens lowered from %d to the model's %d", sampling.max_mel_tokens, limit)
-            targets = plan(duration, [len(s) for s in preview.segment_ids], gap_ms=gap_ms, max_codes=limit)
+            targets = plan(duration, [len(s) for s in preview.segment_ids], gap_ms=options.gap_ms, max_codes=limit)
 
             with stages("voice"):
-                voice = self._voice(speaker, fresh=trace_on)
-            trace.update(voice.trace)
+                voice = self._voice(speaker, fresh=trace.enabled)
+            record_all(trace, voice.trace)
             with stages("emotion"):
-                emo = self._emotion(emotion, text, speaker, voice, seed, trace)
+                emo = self._emotion(options.emotion, text, speaker, voice, seed, trace)
 
             gap = np.zeros(targets.gap_samples, dtype=np.float32)
             pieces: list[np.ndarray] = []
             infos: list[SegmentInfo] = []
             for i, ids in enumerate(preview.segment_ids):
-                wav, info = self._segment(i, ids, preview, voice, emo, targets, sampling, limit,
-                                          seed, diffusion_steps, cfg_rate, stages, trace)
+                wav, info = self._segment(i, ids, preview, voice, emo, targets, options, limit, stages, trace)
                 last = i == len(preview.segment_ids) - 1
                 if last and targets.total_samples is not None:
                     wav = self._trim_to(wav, targets, pieces, len(gap))
@@ -376,9 +321,8 @@ class IndexTTS2:
                                      requested_seconds=targets.requested_seconds,
                                      emotion_vector=tuple(emo.weights) if emo.weights is not None else None,
                                      is_test_model=self.is_test_model)
-            if trace_on:
+            if trace.enabled:
                 trace.put("A_wav_int16", result.to_int16())
-                result.trace = trace.tensors
             log.info("synthesised %.2f s in %.2f s (RTF %.3f)", result.seconds, stages.seconds["total"], result.rtf)
             return result
 
@@ -393,9 +337,11 @@ class IndexTTS2:
         return wav[:want]
 
     def _segment(self, i: int, ids: list[int], preview: TextPreview, voice: VoiceFeatures, emo: EmotionState,
-                 targets: DurationPlan, sampling: Sampling, limit: int, seed: int, diffusion_steps: int,
-                 cfg_rate: float, stages: _Stages, trace: _Trace) -> tuple[np.ndarray, SegmentInfo]:
+                 targets: DurationPlan, options: SynthesisOptions, limit: int, stages: StageTimer,
+                 trace: Recorder) -> tuple[np.ndarray, SegmentInfo]:
         m = self.models
+        seed = options.seed
+        assert seed is not None
         dev = self.device
         target = targets.segments[i]
         text_ids = torch.tensor([ids], dtype=torch.int32, device=dev)
@@ -413,7 +359,7 @@ class IndexTTS2:
                     trace.put("A_gpt_prefix_embeds", m.gpt.prefix_embeddings(conds, text_ids), i)
                 generator = torch.Generator(device=dev).manual_seed(seed + i)
                 # At least one code: the reference has no path for an empty segment.
-                out = generate(m.gpt, conds, text_ids, sampling, generator=generator,
+                out = generate(m.gpt, conds, text_ids, options.sampling, generator=generator,
                                min_new_tokens=max(1, target.min_codes or 0),
                                max_new_tokens=min(limit, target.max_codes or limit))
             codes = out.codes.to(dev)
@@ -440,7 +386,7 @@ class IndexTTS2:
                         trace.put("A_dit_step0_out", v, i)
 
                 mel = m.s2mel.generate_mel(voice.prompt_condition, cond, voice.ref_mel, voice.style, noise.to(dev),
-                                           steps=diffusion_steps, cfg_rate=cfg_rate,
+                                           steps=options.diffusion_steps, cfg_rate=float(options.cfg_rate),
                                            on_step=first_step if trace.enabled else None)
             if trace.enabled:  # the sampler keeps the prompt frames at zero
                 prompt = mel.new_zeros(1, mel.shape[1], voice.ref_mel.shape[-1])
@@ -513,14 +459,15 @@ class IndexTTS2:
             cache.popitem(last=False)
 
     def _emotion(self, emotion: Emotion, text: str, speaker: AudioSource, voice: VoiceFeatures, seed: int,
-                 trace: _Trace) -> EmotionState:
+                 trace: Recorder) -> EmotionState:
         weights: list[float] | None = None
         if emotion.mode in ("vector", "text"):
             if emotion.mode == "text":
                 analysis = self._require_emotion_model().analyze(
                     emotion.text or text, max_new_tokens=emotion.text_max_tokens, keep_logits=trace.enabled)
                 values = analysis.vector
-                trace.update({"A_qwen_input_ids": analysis.input_ids, "A_qwen_generated_ids": analysis.generated_ids})
+                record_all(trace, {"A_qwen_input_ids": analysis.input_ids,
+                                   "A_qwen_generated_ids": analysis.generated_ids})
                 if analysis.step_logits is not None:
                     trace.put("A_qwen_step_logits", analysis.step_logits)
                 trace.put("A_qwen_emotion_vector", np.asarray(values, dtype=np.float64))
@@ -535,7 +482,7 @@ class IndexTTS2:
         # an emotion clip it re-reads the speaker clip through the emotion path with alpha 1.
         use_clip = emotion.mode == "audio"
         clip = self._emotion_clip(emotion.audio if use_clip else speaker, fresh=trace.enabled)
-        trace.update(clip.trace)
+        record_all(trace, clip.trace)
         alpha = emotion.weight if use_clip else 1.0
         merged = voice.emovec + alpha * (clip.emovec - voice.emovec)
         state = EmotionState(emovec=merged, merged=merged, clip_emovec=clip.emovec,

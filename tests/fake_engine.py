@@ -1,4 +1,4 @@
-"""A test double of the engine's public API (ENGINE_API.md), for fast app unit tests only.
+"""A test double of :class:`indextts_core.IndexTTS2`'s public API, for fast app unit tests only.
 
 It makes tones instead of speech and checks its inputs the way the contract says. It is
 never used by the app itself: tests pass it to ``create_app(..., factory=FakeEngineForTests.from_pretrained)``.
@@ -23,6 +23,7 @@ from indextts_core.options import (
     Sampling,
     SegmentAudio,
     SegmentInfo,
+    SynthesisOptions,
     SynthesisResult,
 )
 
@@ -115,10 +116,11 @@ class FakeEngineForTests:
                            "sampling": sampling, "seed": seed, "segment_tokens": segment_tokens, "gap_ms": gap_ms})
         return preview, lengths, gap, seed, emotion, duration
 
-    def stream(self, text, speaker, *, emotion=None, duration=None, sampling=None, seed=None, segment_tokens=120,
-               gap_ms=200, diffusion_steps=25, cfg_rate=0.7) -> FakeStream:
-        preview, lengths, gap, seed, emotion, duration = self._plan(text, speaker, emotion, duration, sampling,
-                                                                    seed, segment_tokens, gap_ms)
+    def stream(self, text, speaker, options: SynthesisOptions | None = None, *, recorder=None) -> FakeStream:
+        o = options or SynthesisOptions()
+        assert isinstance(o, SynthesisOptions)
+        preview, lengths, gap, seed, emotion, duration = self._plan(text, speaker, o.emotion, o.duration, o.sampling,
+                                                                    o.seed, o.segment_tokens, o.gap_ms)
         rng = np.random.default_rng(seed)
         audios: list[np.ndarray] = []
         infos: list[SegmentInfo] = []
@@ -150,8 +152,9 @@ class FakeEngineForTests:
 
         return FakeStream(chunks(), finish)
 
-    def synthesize(self, text, speaker, **kwargs) -> SynthesisResult:
-        s = self.stream(text, speaker, **kwargs)
+    def synthesize(self, text, speaker, options: SynthesisOptions | None = None, *, recorder=None
+                   ) -> SynthesisResult:
+        s = self.stream(text, speaker, options, recorder=recorder)
         for _ in s:
             pass
         assert s.result is not None

@@ -60,9 +60,9 @@ def test_settings_build_each_duration_mode_and_check_ranges() -> None:
     with pytest.raises(InvalidOptionError, match="whole number"):
         TakeSettings(duration_mode="tokens", target_tokens=2.5).duration()
     with pytest.raises(InvalidOptionError, match="gap"):
-        TakeSettings(gap_ms=9000).engine_kwargs()
-    kw = TakeSettings(num_beams=1, do_sample=False, seed=7).engine_kwargs()
-    assert kw["sampling"].num_beams == 1 and kw["seed"] == 7
+        TakeSettings(gap_ms=9000).options()
+    o = TakeSettings(num_beams=1, do_sample=False, seed=7).options()
+    assert o.sampling.num_beams == 1 and o.seed == 7
     assert TakeSettings(seed=-1).seed_value() is None
 
 

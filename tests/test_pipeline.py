@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from indextts_core import Duration, Emotion, IndexTTS2, Sampling
+from indextts_core import SynthesisOptions as Options
 from indextts_core.duration import HOP
 from indextts_core.errors import AudioError, InvalidOptionError, ModelNotFoundError, TextError
 from indextts_core.models.s2mel import target_mel_frames
@@ -20,7 +21,7 @@ FAST = Sampling.greedy(max_mel_tokens=60)  # keeps the tiny model's runs short
 
 
 def test_result_fields(tts: IndexTTS2):
-    r = tts.synthesize(SHORT, VOICE, sampling=FAST, seed=3)
+    r = tts.synthesize(SHORT, VOICE, Options(sampling=FAST, seed=3))
     assert r.sample_rate == SAMPLE_RATE and r.audio.dtype == np.float32 and r.audio.ndim == 1
     assert np.abs(r.audio).max() <= 1.0
     assert r.is_test_model and r.seed == 3 and r.requested_seconds is None
@@ -34,15 +35,15 @@ def test_result_fields(tts: IndexTTS2):
 def test_seconds_single_segment_exact_to_the_sample(tts: IndexTTS2, seconds):
     # Beam sampling (the default) for one target; greedy keeps the long ones quick.
     sampling = Sampling() if seconds == 3.0 else Sampling.greedy()
-    r = tts.synthesize(SHORT, VOICE, duration=Duration.seconds(seconds), seed=1, sampling=sampling)
+    r = tts.synthesize(SHORT, VOICE, Options(duration=Duration.seconds(seconds), seed=1, sampling=sampling))
     assert len(r.audio) == round(seconds * SAMPLE_RATE)
     assert r.requested_seconds == seconds and len(r.segments) == 1
 
 
 @pytest.mark.parametrize("seconds", [2.0, 3.0, 7.5, 20.0])
 def test_seconds_multi_segment_exact_to_the_sample(tts: IndexTTS2, seconds):
-    r = tts.synthesize(LONG, VOICE, duration=Duration.seconds(seconds), segment_tokens=12, seed=2,
-                       sampling=Sampling.greedy(max_mel_tokens=200))
+    r = tts.synthesize(LONG, VOICE, Options(duration=Duration.seconds(seconds), segment_tokens=12, seed=2,
+                       sampling=Sampling.greedy(max_mel_tokens=200)))
     assert len(r.segments) >= 3
     assert len(r.audio) == round(seconds * SAMPLE_RATE)
 
@@ -50,34 +51,34 @@ def test_seconds_multi_segment_exact_to_the_sample(tts: IndexTTS2, seconds):
 @pytest.mark.parametrize("ratio", [0.5, 0.75, 1.5, 2.0])
 def test_speed_is_free_length_over_ratio(tts: IndexTTS2, ratio):
     kwargs = dict(segment_tokens=12, seed=4, sampling=Sampling(max_mel_tokens=80))
-    free = tts.synthesize(LONG, VOICE, **kwargs)
-    fast = tts.synthesize(LONG, VOICE, duration=Duration.speed(ratio), **kwargs)
+    free = tts.synthesize(LONG, VOICE, Options(**kwargs))
+    fast = tts.synthesize(LONG, VOICE, Options(duration=Duration.speed(ratio), **kwargs))
     assert [s.num_codes for s in fast.segments] == [s.num_codes for s in free.segments]  # same delivery
     assert abs(len(fast.audio) - len(free.audio) / ratio) <= HOP
 
 
 def test_tokens_mode_generates_exactly_that_many_codes(tts: IndexTTS2):
-    r = tts.synthesize(LONG, VOICE, duration=Duration.tokens(90), segment_tokens=12, seed=5)
+    r = tts.synthesize(LONG, VOICE, Options(duration=Duration.tokens(90), segment_tokens=12, seed=5))
     assert sum(s.num_codes for s in r.segments) == 90
     assert len(r.audio) == sum(target_mel_frames(s.num_codes) for s in r.segments) * HOP + 4410 * (
         len(r.segments) - 1)
 
 
 def test_stream_yields_segments_that_make_the_whole_take(tts: IndexTTS2):
-    stream = tts.stream(LONG, VOICE, segment_tokens=12, sampling=FAST, seed=6, gap_ms=100)
+    stream = tts.stream(LONG, VOICE, Options(segment_tokens=12, sampling=FAST, seed=6, gap_ms=100))
     chunks = list(stream)
     assert [c.index for c in chunks] == list(range(len(chunks))) and chunks[-1].is_last
     assert len(chunks) == len(stream.result.segments) >= 3
     np.testing.assert_array_equal(np.concatenate([c.audio for c in chunks]), stream.result.audio)
-    again = tts.synthesize(LONG, VOICE, segment_tokens=12, sampling=FAST, seed=6, gap_ms=100)
+    again = tts.synthesize(LONG, VOICE, Options(segment_tokens=12, sampling=FAST, seed=6, gap_ms=100))
     np.testing.assert_array_equal(again.audio, stream.result.audio)
 
 
 def test_seed_makes_beam_sampling_reproducible(tts: IndexTTS2):
     opts = dict(sampling=Sampling(max_mel_tokens=40))
-    a = tts.synthesize(SHORT, VOICE, seed=11, **opts)
-    b = tts.synthesize(SHORT, VOICE, seed=11, **opts)
-    c = tts.synthesize(SHORT, VOICE, seed=12, **opts)
+    a = tts.synthesize(SHORT, VOICE, Options(seed=11, **opts))
+    b = tts.synthesize(SHORT, VOICE, Options(seed=11, **opts))
+    c = tts.synthesize(SHORT, VOICE, Options(seed=12, **opts))
     np.testing.assert_array_equal(a.audio, b.audio)
     assert len(a.audio) != len(c.audio) or not np.array_equal(a.audio, c.audio)
 
@@ -87,11 +88,11 @@ def test_voice_features_are_cached_by_content(tts: IndexTTS2, tmp_path, monkeypa
 
     copy = tmp_path / "renamed.wav"
     copy.write_bytes(VOICE.read_bytes())
-    tts.synthesize(SHORT, VOICE, sampling=FAST, seed=1)
+    tts.synthesize(SHORT, VOICE, Options(sampling=FAST, seed=1))
     calls = []
     real = pipeline.load_speaker_audio
     monkeypatch.setattr(pipeline, "load_speaker_audio", lambda src: calls.append(src) or real(src))
-    tts.synthesize(SHORT, copy, sampling=FAST, seed=1)
+    tts.synthesize(SHORT, copy, Options(sampling=FAST, seed=1))
     assert calls == []
 
 
@@ -103,7 +104,7 @@ def test_voice_features_are_cached_by_content(tts: IndexTTS2, tmp_path, monkeypa
     Emotion.from_text("她非常生气", 0.6, max_tokens=8),
 ], ids=["speaker", "audio", "label", "vector", "text"])
 def test_every_emotion_mode_runs(tts: IndexTTS2, emotion):
-    r = tts.synthesize(SHORT, VOICE, emotion=emotion, sampling=FAST, seed=1)
+    r = tts.synthesize(SHORT, VOICE, Options(emotion=emotion, sampling=FAST, seed=1))
     assert len(r.audio) > 0
     if emotion.mode in ("vector", "text"):
         assert r.emotion_vector is not None and len(r.emotion_vector) == 8
@@ -130,12 +131,13 @@ def test_bad_inputs_are_clear_errors(tts: IndexTTS2, tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"not audio")
     with pytest.raises(AudioError):
         tts.synthesize(SHORT, tmp_path / "bad.wav")
-    for kwargs in ({"segment_tokens": 0}, {"segment_tokens": 10_000}, {"gap_ms": -1}, {"diffusion_steps": 0},
-                   {"cfg_rate": -0.5}, {"seed": -1}):
-        with pytest.raises(InvalidOptionError):
-            tts.synthesize(SHORT, VOICE, **kwargs)
+    too_many = tts.config.gpt.max_text_tokens + 1
+    with pytest.raises(InvalidOptionError, match="tokens per segment"):
+        tts.synthesize(SHORT, VOICE, Options(segment_tokens=too_many))
+    with pytest.raises(InvalidOptionError, match="SynthesisOptions"):
+        tts.synthesize(SHORT, VOICE, {"seed": 1})
     with pytest.raises(InvalidOptionError, match="too short"):
-        tts.synthesize(LONG, VOICE, duration=Duration.seconds(0.3), segment_tokens=12)
+        tts.synthesize(LONG, VOICE, Options(duration=Duration.seconds(0.3), segment_tokens=12))
 
 
 def test_missing_weights_is_a_clear_error(tmp_path):
@@ -147,8 +149,8 @@ def test_microphone_tuple_voice(tts: IndexTTS2):
     import soundfile as sf
 
     data, sr = sf.read(VOICE, dtype="int16")
-    r = tts.synthesize(SHORT, (sr, data), sampling=FAST, seed=1)
-    ref = tts.synthesize(SHORT, VOICE, sampling=FAST, seed=1)
+    r = tts.synthesize(SHORT, (sr, data), Options(sampling=FAST, seed=1))
+    ref = tts.synthesize(SHORT, VOICE, Options(sampling=FAST, seed=1))
     np.testing.assert_array_equal(r.audio, ref.audio)
 
 
@@ -160,8 +162,8 @@ def test_reduced_precision_gpt(tiny_model_dir, test_device, dtype):
     assert tts16.dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     assert next(tts16.models.gpt.parameters()).dtype == tts16.dtype
     assert next(tts16.models.s2mel.parameters()).dtype == torch.float32  # as the reference keeps it
-    r = tts16.synthesize(SHORT, VOICE, emotion=Emotion.from_label("happy", 0.7), seed=1,
-                         sampling=Sampling.greedy(max_mel_tokens=16))
+    r = tts16.synthesize(SHORT, VOICE, Options(emotion=Emotion.from_label("happy", 0.7), seed=1,
+                         sampling=Sampling.greedy(max_mel_tokens=16)))
     assert np.isfinite(r.audio).all() and len(r.audio) == target_mel_frames(r.segments[0].num_codes) * HOP
 
 
