@@ -278,8 +278,9 @@ def _cmd_dub(args: argparse.Namespace) -> int:
         job_id = _resume(store, args, "dub")
     else:
         cues = subtitles.parse(_read_input(path), path.name)
-        voices, _ = _saved_voices(args)
-        plans = subtitles.plan(cues, voices, args.voice, _options_from_args(args), args.fit)
+        voices, emotions = _saved_voices(args)
+        plans = subtitles.plan(cues, voices, args.voice, _options_from_args(args), args.fit,
+                               default_emotions=emotions)
         for p in plans:
             if p.uncomfortable:
                 print(f"note: cue {p.cue.index} needs {p.speed_ratio:.2f}x the natural pace "

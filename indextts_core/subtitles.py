@@ -24,7 +24,7 @@ from .errors import IndexTTSError
 from .export import ExportOptions
 from .files import decode_utf8, zip_files
 from .jobs import DONE, JobStore, TakeRequest
-from .options import SAMPLE_RATE, Duration, SynthesisOptions
+from .options import SAMPLE_RATE, Duration, Emotion, SynthesisOptions
 
 MAX_CUES = 5000
 FIT_EXACT, FIT_NATURAL = "exact", "natural"
@@ -144,12 +144,14 @@ class CuePlan:
 
 def plan(cues: list[Cue], voices: Mapping[str, str], default_voice: str | None,
          options: SynthesisOptions | None = None, fit: str = FIT_EXACT,
-         natural_seconds: Callable[[str], float] = estimate_seconds, sr: int = SAMPLE_RATE) -> list[CuePlan]:
+         natural_seconds: Callable[[str], float] = estimate_seconds, sr: int = SAMPLE_RATE,
+         default_emotions: Mapping[str, Emotion] | None = None) -> list[CuePlan]:
     """Turn cues into take requests. ``voices`` maps a speaker name to a saved voice's clip path.
 
     ``exact``: every take lasts its cue to the sample. ``natural``: a take keeps its natural pace
     and is only shortened (to the cue) when it would overrun. ``options`` supplies emotion,
-    sampling and the rest; its duration is replaced per cue.
+    sampling and the rest; its duration is replaced per cue, and a cue whose speaker is a saved
+    voice with a default emotion (``default_emotions``) takes that emotion.
     """
     if fit not in (FIT_EXACT, FIT_NATURAL):
         raise SubtitleError(f"unknown fit {fit!r}: use '{FIT_EXACT}' or '{FIT_NATURAL}'")
@@ -166,7 +168,9 @@ def plan(cues: list[Cue], voices: Mapping[str, str], default_voice: str | None,
         ratio = natural_seconds(cue.text) / (cue.samples / sr)
         exact = Duration.seconds(cue.samples / sr)
         duration = exact if fit == FIT_EXACT or ratio > 1.0 else Duration.free()
-        out.append(CuePlan(cue, TakeRequest(cue.text, voice, base.replace(duration=duration)), ratio))
+        emotion = (default_emotions or {}).get(cue.speaker or "", base.emotion)
+        out.append(CuePlan(cue, TakeRequest(cue.text, voice, base.replace(duration=duration, emotion=emotion)),
+                           ratio))
     return out
 
 
