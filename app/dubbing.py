@@ -337,7 +337,7 @@ def export_options(fmt: str, sample_rate: Any, loudness: Any) -> ExportOptions:
     """The export controls as :class:`ExportOptions`; an empty loudness box keeps the level."""
     try:
         rate = int(sample_rate)
-        lufs = None if loudness in (None, "") else float(loudness)
+        lufs = None if loudness is None or str(loudness).strip() == "" else float(loudness)
     except (TypeError, ValueError):
         raise InvalidOptionError(f"export: sample rate {sample_rate!r} or loudness {loudness!r} is not a number") \
             from None

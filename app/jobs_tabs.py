@@ -76,8 +76,9 @@ class JobTabs:
             rate = r(gr.Dropdown([str(s) for s in SAMPLE_RATES], value=str(SAMPLE_RATES[0]),
                                  label=t(L, "export.rate.label"), elem_id=f"{prefix}-rate"),
                      Texts(label="export.rate.label"), tip="export.rate.tip")
-            lufs = r(gr.Number(None, minimum=-40, maximum=-5, label=t(L, "export.lufs.label"),
-                               elem_id=f"{prefix}-lufs"), Texts(label="export.lufs.label"), tip="export.lufs.tip")
+            # A text box, not a number: empty means "keep the level", which a number box cannot hold.
+            lufs = r(gr.Textbox("", max_lines=1, placeholder="-16", label=t(L, "export.lufs.label"),
+                                elem_id=f"{prefix}-lufs"), Texts(label="export.lufs.label"), tip="export.lufs.tip")
         return fmt, rate, lufs
 
     def _job_controls(self, L: str, r: Any, Texts: Any, prefix: str, kind: str) -> None:
@@ -254,7 +255,7 @@ class JobTabs:
             return [self._fail(lang, e), gr.skip()]
         return [views.message("info", t(lang, "dub.regen.queued", row=row + 1)), gr.Timer(active=True)]
 
-    def on_dub_build(self, lang: str, job_id: int | None, fmt: str, rate: str, lufs: float | None) -> list[Any]:
+    def on_dub_build(self, lang: str, job_id: int | None, fmt: str, rate: str, lufs: str | None) -> list[Any]:
         hidden = [gr.DownloadButton(visible=False)] * 3
         if job_id is None:
             return [views.message("warn", t(lang, "jobs.pick")), None, *hidden]
@@ -300,7 +301,7 @@ class JobTabs:
         audio, _ = self.dubbing.item_audio(job_id, row)
         return None if audio is None else str(audio)
 
-    def on_batch_build(self, lang: str, job_id: int | None, fmt: str, rate: str, lufs: float | None) -> list[Any]:
+    def on_batch_build(self, lang: str, job_id: int | None, fmt: str, rate: str, lufs: str | None) -> list[Any]:
         if job_id is None:
             return [views.message("warn", t(lang, "jobs.pick")), gr.DownloadButton(visible=False)]
         try:
@@ -324,9 +325,10 @@ class JobTabs:
         return [views.message("info", t(lang, "jobs.resumed")), gr.Timer(active=True)]
 
     def on_tick(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
+        # Asked before reading the tables: a job that ends in between still gets one more tick.
+        busy = any(self.dubbing.runner.is_active(j) for j in (dub_job, batch_job) if j is not None)
         dub = self.on_dub_job(lang, dub_job) if dub_job is not None else [gr.skip(), gr.skip()]
         bat = self.on_batch_job(lang, batch_job) if batch_job is not None else [gr.skip(), gr.skip()]
-        busy = any(self.dubbing.runner.is_active(j) for j in (dub_job, batch_job) if j is not None)
         return [*dub, *bat, gr.Timer(active=busy)]
 
     # -- handlers: voices -------------------------------------------------------------------
@@ -344,8 +346,12 @@ class JobTabs:
         return self._voices_outputs(lang, t(lang, done_key, name=name))
 
     def on_voice_save(self, lang: str, name: str, clip: str | None, emotion: str, intensity: float) -> list[Any]:
-        return self._voices_op(lang, lambda: self.dubbing.save_voice(name, clip, emotion, intensity).name,
-                               "voices.saved")
+        try:
+            saved = self.dubbing.save_voice(name, clip, emotion, intensity)
+        except Exception as e:
+            return [self._fail(lang, e), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+        # Once saved, the form is cleared for the next voice; after an error the inputs stay.
+        return [*self._voices_outputs(lang, t(lang, "voices.saved", name=saved.name)), None, ""]
 
     def on_voice_set_emotion(self, lang: str, name: str, emotion: str, intensity: float) -> list[Any]:
         return self._voices_op(lang, lambda: self.dubbing.set_voice_emotion(name, emotion, intensity).name,
@@ -423,7 +429,8 @@ class JobTabs:
 
         voice_outs = [self.voices_msg, self.voices_table, self.dub_voice, self.batch_voice]
         self.voices_save.click(self.on_voice_save, [lang, self.voices_name, self.voices_clip, self.voices_emotion,
-                                                    self.voices_intensity], voice_outs, **priv)
+                                                    self.voices_intensity],
+                               [*voice_outs, self.voices_clip, self.voices_name], **priv)
         self.voices_set_emotion.click(self.on_voice_set_emotion, [lang, self.voices_name, self.voices_emotion,
                                                                   self.voices_intensity], voice_outs, **priv)
         self.voices_rename.click(self.on_voice_rename, [lang, self.voices_name, self.voices_new_name], voice_outs,
