@@ -50,10 +50,12 @@ JOB_STRINGS: dict[str, tuple[str, str]] = {
                         "归一化到此综合响度（如网络 -16、广播 -23）；真峰值不超过 -1 dBTP。"),
     # -- Dub --------------------------------------------------------------------------
     "dub.intro": ("Upload an .srt or .vtt file: every cue becomes a take exactly as long as the cue, placed at its "
-                  "start time. Write `Name: text` in a cue to use the saved voice *Name*. Emotion, sampling and "
-                  "the advanced settings come from the Create tab.",
+                  "start time. Write `Name: text` in a cue to use the saved voice *Name*, and `[sad 0.8] text` "
+                  "to give one cue an emotion. Otherwise emotion, sampling and the advanced settings come from "
+                  "the Create tab.",
                   "上传 .srt 或 .vtt 字幕：每条字幕生成一段与其时长完全一致的语音，放在它的开始时间。"
-                  "在字幕中写 `名字: 台词` 即使用已保存的音色“名字”。情感、采样和高级设置沿用创作页。"),
+                  "在字幕中写 `名字: 台词` 即使用已保存的音色“名字”，写 `[sad 0.8] 台词` 可为单条指定情感。"
+                  "其余情感、采样和高级设置沿用创作页。"),
     "dub.file.label": ("Subtitle file (.srt or .vtt, UTF-8)", "字幕文件（.srt 或 .vtt，UTF-8）"),
     "dub.file.tip": ("Each problem (bad timestamps, overlaps, empty cues) names its cue or line.",
                      "每个问题（时间码错误、重叠、空字幕）都会指出是哪一条或哪一行。"),

@@ -95,7 +95,8 @@ def _jsonl_rows(text: str, name: str) -> list[Row]:
     return rows
 
 
-def _emotion(value: str) -> Emotion:
+def emotion_from_label(value: str) -> Emotion:
+    """``sad`` or ``sad:0.8`` (one of the 8 emotions at an intensity, default 1) as an :class:`Emotion`."""
     label, _, amount = value.partition(":")
     return Emotion.from_label(label.strip().lower(), float(amount) if amount else 1.0)
 
@@ -126,7 +127,7 @@ def requests(rows: list[Row], voices: Mapping[str, str], default_voice: str | No
         try:
             emotion = base.emotion
             if f.get("emotion"):
-                emotion = _emotion(f["emotion"])
+                emotion = emotion_from_label(f["emotion"])
             elif voice_name and default_emotions and voice_name in default_emotions:
                 emotion = default_emotions[voice_name]
             duration = base.duration

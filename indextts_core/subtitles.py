@@ -19,18 +19,20 @@ import srt
 import webvtt
 
 from . import export
-from .batch import export_takes
-from .errors import IndexTTSError
+from .batch import emotion_from_label, export_takes
+from .errors import IndexTTSError, InvalidOptionError
 from .export import ExportOptions
 from .files import decode_utf8, zip_files
 from .jobs import DONE, JobStore, TakeRequest
-from .options import SAMPLE_RATE, Duration, Emotion, SynthesisOptions
+from .options import EMOTIONS, SAMPLE_RATE, Duration, Emotion, SynthesisOptions
 
 MAX_CUES = 5000
 FIT_EXACT, FIT_NATURAL = "exact", "natural"
 # Speeds a listener still hears as natural delivery; outside it the line should be rewritten.
 COMFORT_RANGE = (0.75, 1.3)
 _NAME_PREFIX = re.compile(r"^\s*([^\s:：][^:：\n]{0,40})[:：]\s*(.*)$", re.S)
+# "[sad]" or "[sad 0.8]" / "[sad:0.8]" at the start of a cue's line (after any "Name:") sets its emotion.
+_EMOTION_TAG = re.compile(r"^\[\s*([A-Za-z]+)\s*(?:[:\s]\s*(\d+(?:\.\d+)?))?\s*\]\s*(.*)$", re.S)
 _VTT_TIMING = re.compile(r"^\s*((?:\d+:)?\d{2}:\d{2}\.\d{3})\s+-->\s+((?:\d+:)?\d{2}:\d{2}\.\d{3})(\s.*)?$")
 
 
@@ -45,6 +47,7 @@ class Cue:
     end: int
     text: str
     speaker: str | None = None
+    emotion: str | None = None  # "sad" or "sad:0.8", from a "[sad 0.8]" tag
 
     @property
     def samples(self) -> int:
@@ -64,6 +67,15 @@ def _split_speaker(text: str) -> tuple[str, str | None]:
     if m and not m.group(1).strip().isdigit():
         return m.group(2).strip(), m.group(1).strip()
     return text.strip(), None
+
+
+def _split_emotion(text: str) -> tuple[str, str | None]:
+    # Only the 8 emotion names are tags; other bracketed words ("[music]") stay part of the text.
+    m = _EMOTION_TAG.match(text)
+    if m and m.group(1).lower() in EMOTIONS:
+        label = m.group(1).lower()
+        return m.group(3).strip(), label if m.group(2) is None else f"{label}:{float(m.group(2)):g}"
+    return text, None
 
 
 def _vtt_seconds(stamp: str) -> float:
@@ -88,7 +100,13 @@ def parse(data: bytes, name: str = "subtitles.srt", sr: int = SAMPLE_RATE, max_c
     cues = []
     for i, (start, end, body, voice) in enumerate(raw, 1):
         spoken, speaker = _split_speaker(body)
-        cue = Cue(i, _samples(start, sr), _samples(end, sr), spoken, voice or speaker)
+        spoken, emotion = _split_emotion(spoken)
+        cue = Cue(i, _samples(start, sr), _samples(end, sr), spoken, voice or speaker, emotion)
+        if emotion is not None:
+            try:
+                emotion_from_label(emotion)
+            except InvalidOptionError as e:
+                raise SubtitleError(f"{name}, cue {i}: [{emotion}]: {e}") from None
         if cue.end <= cue.start:
             raise SubtitleError(f"{name}, cue {i}: it ends before or when it starts ({start:.3f} s → {end:.3f} s); "
                                 "fix its timing")
@@ -168,7 +186,8 @@ def plan(cues: list[Cue], voices: Mapping[str, str], default_voice: str | None,
         ratio = natural_seconds(cue.text) / (cue.samples / sr)
         exact = Duration.seconds(cue.samples / sr)
         duration = exact if fit == FIT_EXACT or ratio > 1.0 else Duration.free()
-        emotion = (default_emotions or {}).get(cue.speaker or "", base.emotion)
+        emotion = emotion_from_label(cue.emotion) if cue.emotion is not None else \
+            (default_emotions or {}).get(cue.speaker or "", base.emotion)
         out.append(CuePlan(cue, TakeRequest(cue.text, voice, base.replace(duration=duration, emotion=emotion)),
                            ratio))
     return out
@@ -211,6 +230,7 @@ def assemble(cues: list[Cue], takes: Mapping[int, np.ndarray], total: int | None
 def create_job(store: JobStore, plans: list[CuePlan], title: str, fit: str = FIT_EXACT) -> int:
     """Store a dubbing job; its cues (timing, speaker, speed ratio) travel in the job's meta."""
     cues = [{"index": p.cue.index, "start": p.cue.start, "end": p.cue.end, "speaker": p.cue.speaker,
+             "emotion": p.cue.emotion,
              "speed_ratio": round(p.speed_ratio, 3)} for p in plans]
     return store.create("dub", title, list(zip(item_names([p.cue for p in plans]), [p.request for p in plans],
                                                strict=True)),
@@ -223,7 +243,7 @@ def job_cues(store: JobStore, job_id: int) -> list[Cue]:
     if "cues" not in meta:
         raise SubtitleError(f"job {job_id} is not a dubbing job")
     items = store.items(job_id)
-    return [Cue(c["index"], c["start"], c["end"], it.request.text, c["speaker"])
+    return [Cue(c["index"], c["start"], c["end"], it.request.text, c["speaker"], c.get("emotion"))
             for c, it in zip(meta["cues"], items, strict=True)]
 
 
@@ -248,9 +268,13 @@ def job_track(store: JobStore, job_id: int) -> DubResult:
 
 
 def compose_srt(cues: list[Cue], sr: int = SAMPLE_RATE) -> str:
-    """The cues back as an .srt (with any edits), speakers as ``Name:`` prefixes."""
+    """The cues back as an .srt (with any edits), speakers as ``Name:`` prefixes, emotions as ``[sad]`` tags."""
+    def line(c: Cue) -> str:
+        text = c.text if c.emotion is None else f"[{c.emotion.replace(':', ' ')}] {c.text}"
+        return f"{c.speaker}: {text}" if c.speaker else text
+
     return srt.compose([srt.Subtitle(c.index, timedelta(seconds=c.start / sr), timedelta(seconds=c.end / sr),
-                                     f"{c.speaker}: {c.text}" if c.speaker else c.text) for c in cues],
+                                     line(c)) for c in cues],
                        reindex=False)
 
 

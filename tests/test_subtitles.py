@@ -133,6 +133,22 @@ def test_a_take_that_overruns_is_cut_at_the_next_cue_and_reported():
     assert len(track) == 220 and track[:220].all()
 
 
+def test_an_emotion_tag_sets_one_cue_and_comes_back_in_the_srt(voices):
+    text = ("1\n00:00:01,000 --> 00:00:02,000\nBen: [sad 0.8] Oh no.\n\n"
+            "2\n00:00:02,000 --> 00:00:03,000\n[Happy] Yes!\n\n"
+            "3\n00:00:03,000 --> 00:00:04,000\n[music] la la\n")
+    cues = subs.parse(text.encode(), "a.srt")
+    assert [(c.speaker, c.emotion, c.text) for c in cues] == [("Ben", "sad:0.8", "Oh no."), (None, "happy", "Yes!"),
+                                                                (None, None, "[music] la la")]
+    calm = Emotion.from_label("calm")
+    plans = subs.plan(cues, voices, voices["Anna"], default_emotions={"Ben": calm})
+    assert [p.request.options.emotion for p in plans] == [Emotion.from_label("sad", 0.8), Emotion.from_label("happy"),
+                                                          Emotion()]
+    back = subs.compose_srt(cues)
+    assert "Ben: [sad 0.8] Oh no." in back and "[happy] Yes!" in back
+    assert [c.emotion for c in subs.parse(back.encode(), "b.srt")] == ["sad:0.8", "happy", None]
+
+
 @pytest.mark.parametrize(("name", "text", "message"), [
     ("a.srt", "1\n00:00:01,000 --> 00:00:02,000\nhi\n\n2\n00:00:0x,000 --> 00:00:03,000\nyo\n",
      "line 5: this is not a valid cue"),
@@ -144,6 +160,7 @@ def test_a_take_that_overruns_is_cut_at_the_next_cue_and_reported():
      "line 6: bad timestamps"),
     ("a.txt", "hello", "use a .srt or .vtt"),
     ("a.srt", "", "has no cues"),
+    ("a.srt", "1\n00:00:01,000 --> 00:00:02,000\nBen: [sad 3] hi\n", r"cue 1: \[sad:3\]: emotion 'sad' must be"),
 ])
 def test_malformed_files_name_the_cue_or_line(name, text, message):
     with pytest.raises(subs.SubtitleError, match=message):
