@@ -324,6 +324,23 @@ class Dubbing:
         return path
 
 
+def export_take(ctx: AppContext, take_id: str | None, options: ExportOptions) -> Path:
+    """One take of the History in the export format, written beside the takes (``takes/exports/``)."""
+    import soundfile as sf
+
+    from indextts_core import export
+
+    take = ctx.history.get(take_id) if take_id else None
+    if take is None:
+        raise DubbingError("pick a take in the table first")
+    audio, sr = sf.read(ctx.history.path_of(take), dtype="float32")
+    folder = ctx.dirs.takes_dir / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    lufs = "" if options.loudness_lufs is None else f"-{options.loudness_lufs:g}lufs"
+    stem = f"{Path(take.wav).stem}-{options.sample_rate}{lufs}"
+    return export.write(folder / stem, audio, sr, options)
+
+
 _STATE_KEYS: Mapping[str, str] = {PENDING: "state.pending", RUNNING: "state.running", DONE: "state.done",
                                   FAILED: "state.failed", CANCELLED: "state.cancelled"}
 

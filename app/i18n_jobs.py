@@ -48,6 +48,10 @@ JOB_STRINGS: dict[str, tuple[str, str]] = {
     "export.lufs.tip": ("Normalise to this integrated loudness (e.g. -16 for the web, -23 for broadcast); the true "
                         "peak stays at or below -1 dBTP.",
                         "归一化到此综合响度（如网络 -16、广播 -23）；真峰值不超过 -1 dBTP。"),
+    "take.export": ("Export this take", "导出这条语音"),
+    "take.export.tip": ("The take selected above, in the chosen format, sample rate and loudness.",
+                        "把上面选中的语音按所选格式、采样率和响度导出。"),
+    "take.dl": ("Download the export", "下载导出文件"),
     # -- Dub --------------------------------------------------------------------------
     "dub.intro": ("Upload an .srt or .vtt file: every cue becomes a take exactly as long as the cue, placed at its "
                   "start time. Write `Name: text` in a cue to use the saved voice *Name*, and `[sad 0.8] text` "

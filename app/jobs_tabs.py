@@ -18,7 +18,7 @@ from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE
 from indextts_core.subtitles import FIT_EXACT, FIT_NATURAL
 
 from . import views
-from .dubbing import Dubbing, export_options
+from .dubbing import Dubbing, export_options, export_take
 from .i18n import emotion_name, t
 
 if TYPE_CHECKING:
@@ -212,6 +212,20 @@ class JobTabs:
                                        tip="voices.import.tip")
         self.voices_msg = gr.HTML(elem_id="voices-message")
 
+    def build_take_export(self, L: str) -> None:
+        """Under the History table: the selected take in another format, rate or loudness."""
+        from .layout import Texts
+
+        r = self.ui._r
+        r(gr.Markdown(t(L, "export.title")), Texts(value="export.title"))
+        self.take_format, self.take_rate, self.take_lufs = self._export_row(L, r, Texts, "take")
+        with gr.Row():
+            self.take_export = r(gr.Button(t(L, "take.export"), elem_id="take-export"), Texts(value="take.export"),
+                                 tip="take.export.tip")
+            self.take_dl = gr.DownloadButton(t(L, "take.dl"), visible=False, elem_id="take-export-dl")
+            r(self.take_dl, Texts(extra={"label": lambda lg: t(lg, "take.dl")}))
+        self.take_msg = gr.HTML(elem_id="take-export-message")
+
     # -- handlers: dub ------------------------------------------------------------------
     def _fail(self, lang: str, e: Exception) -> str:
         if isinstance(e, IndexTTSError | OSError):
@@ -307,6 +321,14 @@ class JobTabs:
             return [views.message("warn", t(lang, "jobs.pick")), gr.DownloadButton(visible=False)]
         try:
             path = self.dubbing.batch_zip(job_id, export_options(fmt, rate, lufs))
+        except Exception as e:
+            return [self._fail(lang, e), gr.DownloadButton(visible=False)]
+        return [views.message("ok", t(lang, "batch.built", file=path.name)),
+                gr.DownloadButton(value=str(path), visible=True)]
+
+    def on_take_export(self, lang: str, take_id: str | None, fmt: str, rate: str, lufs: str | None) -> list[Any]:
+        try:
+            path = export_take(self.ui.ctx, take_id, export_options(fmt, rate, lufs))
         except Exception as e:
             return [self._fail(lang, e), gr.DownloadButton(visible=False)]
         return [views.message("ok", t(lang, "batch.built", file=path.name)),
@@ -419,6 +441,9 @@ class JobTabs:
         self.batch_build.click(self.on_batch_build, [lang, self.batch_job, self.batch_format, self.batch_rate,
                                                      self.batch_lufs], [self.batch_msg, self.batch_dl],
                                **engine, **priv)
+
+        self.take_export.click(self.on_take_export, [lang, ui.history_sel, self.take_format, self.take_rate,
+                                                     self.take_lufs], [self.take_msg, self.take_dl], **priv)
 
         for prefix in ("dub", "batch"):
             job, msg = getattr(self, f"{prefix}_job"), getattr(self, f"{prefix}_msg")

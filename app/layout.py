@@ -397,6 +397,7 @@ class StudioUI:
                 self.history_refresh = self._r(gr.Button(t(L, "history.refresh"), elem_id="history-refresh"),
                                                Texts(value="history.refresh"), tip="history.refresh.tip")
                 self.history_msg = gr.HTML(elem_id="history-message")
+        self.jobs.build_take_export(L)
 
     def _build_status(self, L: str) -> None:
         self._r(gr.Markdown(t(L, "status.title")), Texts(value="status.title"))

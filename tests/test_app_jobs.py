@@ -180,6 +180,25 @@ def test_the_voice_library_saves_renames_exports_and_imports(tmp_path, dub):
         dub.save_voice("Cleo", None)
 
 
+def test_a_take_of_the_history_exports_to_flac_at_48k_normalised(ctx):
+    from app.dubbing import export_take
+    from app.history import History, Take
+    from indextts_core import export
+
+    path = ctx.history.reserve_path("hello", 1)
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    sf.write(path, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+    take = ctx.history.add(Take(id=History.new_id(), created="2026-01-01T00:00:00", wav=path.name, text="hello",
+                                voice_name="v", voice_path=None, settings={}, seed=1, seconds=2.0,
+                                requested_seconds=None, generation_seconds=0.1, rtf=0.1))
+    out = export_take(ctx, take.id, export_options("flac", "48000", "-20"))
+    data, sr = sf.read(out)
+    assert out.parent == ctx.dirs.takes_dir / "exports" and sr == 48000 and len(data) == 2 * 48000
+    assert abs(export.loudness(data, sr) - -20) <= 0.5
+    with pytest.raises(DubbingError, match="pick a take"):
+        export_take(ctx, None, export_options("wav16", "22050", ""))
+
+
 def test_the_page_has_the_dub_batch_and_voices_tabs(tmp_path, tiny_model_dir):
     from app import i18n, webui
 
@@ -187,7 +206,7 @@ def test_the_page_has_the_dub_batch_and_voices_tabs(tmp_path, tiny_model_dir):
                              "--cache-dir", str(tmp_path / "c")])
     demo, ui, app = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
-    assert {"tab-dub", "tab-batch", "tab-voices", "dub-table", "batch-dl", "voices-table"} <= ids
+    assert {"tab-dub", "tab-batch", "tab-voices", "dub-table", "batch-dl", "voices-table", "take-export"} <= ids
     assert ui.jobs.dubbing.store.folder == app.dirs.takes_dir / "jobs"
     for key in ("dub.col.cue", "batch.col.file", "voices.col.name", "state.cancelled"):
         assert i18n.t("zh", key) != i18n.t("en", key)
