@@ -354,6 +354,14 @@ class JobTabs:
         bat = self.on_batch_job(lang, batch_job) if batch_job is not None else [gr.skip(), gr.skip()]
         return [*dub, *bat, gr.Timer(active=busy)]
 
+    def on_language(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
+        """The tables and the voice pickers in the page's new language."""
+        dub = self.on_dub_job(lang, dub_job)
+        bat = self.on_batch_job(lang, batch_job)
+        choices = self._voice_choices(lang)
+        return [*dub, *bat, _frame(lang, "voices", VOICE_COLUMNS, self.dubbing.voice_rows(lang)),
+                gr.Dropdown(choices=choices), gr.Dropdown(choices=choices)]
+
     # -- handlers: voices -------------------------------------------------------------------
     def _voices_outputs(self, lang: str, msg: str) -> list[Any]:
         choices = self._voice_choices(lang)
@@ -452,6 +460,10 @@ class JobTabs:
         self.timer.tick(self.on_tick, [lang, self.dub_job, self.batch_job],
                         [self.dub_table, self.dub_progress, self.batch_table, self.batch_progress, self.timer],
                         show_progress="hidden", **priv)
+
+        lang.change(self.on_language, [lang, self.dub_job, self.batch_job],
+                    [self.dub_table, self.dub_progress, self.batch_table, self.batch_progress, self.voices_table,
+                     self.dub_voice, self.batch_voice], show_progress="hidden", **priv)
 
         voice_outs = [self.voices_msg, self.voices_table, self.dub_voice, self.batch_voice]
         self.voices_save.click(self.on_voice_save, [lang, self.voices_name, self.voices_clip, self.voices_emotion,

@@ -210,3 +210,6 @@ def test_the_page_has_the_dub_batch_and_voices_tabs(tmp_path, tiny_model_dir):
     assert ui.jobs.dubbing.store.folder == app.dirs.takes_dir / "jobs"
     for key in ("dub.col.cue", "batch.col.file", "voices.col.name", "state.cancelled"):
         assert i18n.t("zh", key) != i18n.t("en", key)
+    table, _, _, _, voices, picker, _ = ui.jobs.on_language("zh", None, None)
+    assert list(table.columns)[:2] == ["序号", "开始（秒）"] and voices.columns[0] == "名字"
+    assert picker.constructor_args["choices"][0] == ("创作页的音色", "")
