@@ -13,3 +13,13 @@ def sha256_file(path: str | Path, chunk: int = 8 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def decode_utf8(data: bytes, name: str, error: type[Exception]) -> str:
+    """Text of an uploaded file, or ``error`` naming the line of the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise error(f"{name} is not UTF-8 text (first bad byte on line {line}); "
+                    "save it as UTF-8 and load it again") from None
