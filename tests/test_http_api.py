@@ -7,7 +7,9 @@ and limits. ``test_http_serve.py`` runs the real tiny model end to end.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import openai
 import pytest
 import soundfile as sf
 
+from indextts_core.errors import InvalidOptionError
 from indextts_core.options import SAMPLE_RATE, Duration, Emotion, SynthesisOptions, to_pcm16
 from indextts_core.server import ApiContext, ApiSettings, LoadedEngine
 from indextts_core.voices import SavedVoices
@@ -235,3 +238,215 @@ def test_openapi_page_documents_the_speech_fields(served) -> None:
     props = spec["components"]["schemas"]["SpeechRequest"]["properties"]
     assert {"input", "voice", "response_format", "speed", "emotion", "duration_seconds", "seed"} <= set(props)
     assert httpx.get(served.base_url + "/docs").status_code == 200
+
+
+# -- streaming ----------------------------------------------------------------------------------------------
+
+SEGMENTED = {"options": {"segment_tokens": 2}}  # the fake engine then makes several segments
+
+
+def stream_chunks(client: openai.OpenAI, **kwargs) -> tuple[list[bytes], dict]:
+    extra = {k: kwargs.pop(k) for k in list(kwargs) if k in ("seed", "stream", "sample_rate", "options")}
+    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="Anna", input=TEXT,
+                                                            extra_body=extra, **kwargs) as r:
+        assert r.headers.get("transfer-encoding") == "chunked"
+        return list(r.iter_bytes()), dict(r.headers)
+
+
+def test_pcm_streams_segment_by_segment_and_equals_the_whole(client, fake) -> None:
+    chunks, headers = stream_chunks(client, response_format="pcm", seed=21, sample_rate=22050, **SEGMENTED)
+    whole = to_pcm16(reference(fake, 21, segment_tokens=2)).tobytes()
+    assert len(fake.calls) == 2  # the API's take and the reference
+    assert b"".join(chunks) == whole
+    assert headers["x-seed"] == "21"
+
+
+def test_pcm_at_24k_streams_without_seams(client) -> None:
+    chunks, _ = stream_chunks(client, response_format="pcm", seed=22, **SEGMENTED)
+    one_piece = speak(client, response_format="pcm", seed=22, options={"segment_tokens": 2})
+    assert b"".join(chunks) == one_piece
+
+
+def test_wav_stream_has_an_open_ended_header(client, fake) -> None:
+    chunks, _ = stream_chunks(client, response_format="wav", seed=23, stream=True, **SEGMENTED)
+    data = b"".join(chunks)
+    assert data[:4] == b"RIFF" and data[40:44] == b"\xff\xff\xff\xff"
+    whole = speak(client, response_format="wav", seed=23, options={"segment_tokens": 2})
+    assert data[44:] == whole[44:]
+    audio, sr = sf.read(io.BytesIO(whole), dtype="int16")
+    assert sr == SAMPLE_RATE and len(audio) * 2 == len(data) - 44
+
+
+def sse_events(client: openai.OpenAI, **extra) -> list[dict]:
+    with client.audio.speech.with_streaming_response.create(model="gpt-4o-mini-tts", voice="Anna", input=TEXT,
+                                                            response_format="pcm", stream_format="sse",
+                                                            extra_body=extra) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        text = r.read().decode()
+    return [json.loads(block[len("data: "):]) for block in text.split("\n\n") if block.startswith("data: ")]
+
+
+def test_sse_events_as_openai_defines_them(client) -> None:
+    events = sse_events(client, seed=24, **SEGMENTED)
+    *deltas, done = events
+    assert len(deltas) > 1 and all(e["type"] == "speech.audio.delta" for e in deltas)
+    assert done["type"] == "speech.audio.done" and done["usage"]["total_tokens"] > 0
+    audio = b"".join(base64.b64decode(e["audio"]) for e in deltas)
+    assert audio == speak(client, response_format="pcm", seed=24, options={"segment_tokens": 2})
+
+
+def test_a_stream_that_cannot_start_is_an_error_not_audio(client, fake) -> None:
+    fake.fail_next = InvalidOptionError("emotion weight must be between 0 and 1")
+    with pytest.raises(openai.BadRequestError) as e:
+        stream_chunks(client, response_format="pcm")
+    assert "emotion weight" in e.value.message
+
+
+def test_an_sse_stream_failing_midway_ends_with_an_error_event(client, fake, monkeypatch) -> None:
+    real = fake.stream
+
+    def failing(*args, **kwargs):
+        inner = iter(real(*args, **kwargs))
+
+        class Broken:
+            result = None
+
+            def __iter__(self):
+                yield next(inner)
+                raise RuntimeError("a bug at /srv/secret.py")
+        return Broken()
+
+    monkeypatch.setattr(fake, "stream", failing)
+    events = sse_events(client, **SEGMENTED)
+    assert events[0]["type"] == "speech.audio.delta"
+    assert events[-1]["type"] == "error" and "internal error" in events[-1]["error"]["message"]
+    assert "secret" not in json.dumps(events)
+
+
+# -- saved voices --------------------------------------------------------------------------------------
+
+def test_voices_list_add_get_delete(served) -> None:
+    url = served.base_url + "/audio/voices"
+    names = [v["name"] for v in httpx.get(url).json()["data"]]
+    assert {"Anna", "Cross"} <= set(names)
+    with open(EMOTION_CLIP, "rb") as f:
+        r = httpx.post(url, data={"name": "Bob", "emotion": json.dumps({"label": "sad", "intensity": 0.5})},
+                       files={"audio_sample": ("bob.wav", f, "audio/wav")})
+    assert r.status_code == 201, r.text
+    bob = r.json()
+    assert bob["id"] == "Bob" and bob["emotion"]["mode"] == "vector" and "clip" not in json.dumps(bob)
+    assert httpx.get(url + "/Bob").json() == bob
+    assert served.ctx.voices.get("Bob").emotion == Emotion.from_label("sad", 0.5)
+    assert httpx.delete(url + "/Bob").json() == {"id": "Bob", "object": "audio.voice", "deleted": True}
+    r = httpx.get(url + "/Bob")
+    assert r.status_code == 404 and "no saved voice named 'Bob'" in r.json()["error"]["message"]
+
+
+def test_a_saved_voice_speaks_through_the_openai_client(served, client, fake) -> None:
+    with open(SPEAKER, "rb") as f:
+        assert httpx.post(served.base_url + "/audio/voices", data={"name": "Zoë"},
+                          files={"audio_sample": ("z.flac", f)}).status_code == 201
+    try:
+        speak(client, voice="Zoë", response_format="wav", seed=2)
+        assert Path(fake.calls[-1]["speaker"]).read_bytes() == SPEAKER.read_bytes()
+    finally:
+        httpx.delete(served.base_url + "/audio/voices/Zoë")
+
+
+@pytest.mark.parametrize(("data", "file", "status", "words"), [
+    ({"name": "Anna"}, ("a.wav", SPEAKER.read_bytes()), 400, "already saved"),
+    ({"name": "a/b"}, ("a.wav", SPEAKER.read_bytes()), 400, "without ':', '/'"),
+    ({"name": "Noise"}, ("a.wav", b"not audio at all" * 100), 400, ""),
+    ({"name": "Text"}, ("a.txt", b"hello"), 400, "wav, flac"),
+    ({"name": "Bad emotion", "emotion": "{oops"}, ("a.wav", SPEAKER.read_bytes()), 400, "not valid JSON"),
+    ({"name": "Bad emotion", "emotion": "joyful"}, ("a.wav", SPEAKER.read_bytes()), 422, "emotion"),
+    ({}, ("a.wav", SPEAKER.read_bytes()), 422, "name"),
+])
+def test_bad_voice_uploads_say_why(served, data, file, status, words) -> None:
+    r = httpx.post(served.base_url + "/audio/voices", data=data, files={"audio_sample": file})
+    assert r.status_code == status, r.text
+    message = r.json()["error"]["message"]
+    assert words in message and str(served.ctx.voices.folder) not in r.text
+    assert not list(served.ctx.voices.folder.glob("upload-*")), "no upload is left behind"
+
+
+def test_replacing_a_voice_needs_replace(served) -> None:
+    url = served.base_url + "/audio/voices"
+    files = {"audio_sample": ("c.wav", SPEAKER.read_bytes())}
+    r = httpx.post(url, data={"name": "Cross", "replace": "true"}, files=files)
+    assert r.status_code == 201 and r.json()["digest"] == served.ctx.voices.get("Anna").digest
+    httpx.post(url, data={"name": "Cross", "replace": "true"}, files={"audio_sample": ("c.wav",
+                                                                                       EMOTION_CLIP.read_bytes())})
+
+
+# -- access and limits --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory):
+    api = serve_api(make_ctx(tmp_path_factory.mktemp("locked"), api_key="s3cret-key", max_json_bytes=4096,
+                             max_upload_bytes=200_000))
+    yield api
+    api.stop()
+
+
+def test_api_key_is_required_when_set(locked) -> None:
+    good = openai.OpenAI(base_url=locked.base_url, api_key="s3cret-key", max_retries=0)
+    assert sf.info(io.BytesIO(speak(good, response_format="wav"))).format == "WAV"
+    bad = openai.OpenAI(base_url=locked.base_url, api_key="guess", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as e:
+        speak(bad)
+    assert "wrong API key" in e.value.message
+    r = httpx.get(locked.base_url + "/audio/voices")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert "needs an API key" in r.json()["error"]["message"]
+    assert httpx.get(locked.base_url + "/openapi.json").status_code == 200, "the documentation stays readable"
+
+
+def test_no_key_is_refused_off_this_computer() -> None:
+    with pytest.raises(InvalidOptionError, match="API key"):
+        ApiSettings(bind_host="0.0.0.0")
+    with pytest.raises(InvalidOptionError, match="at least 8"):
+        ApiSettings(bind_host="0.0.0.0", api_key="short")
+    assert ApiSettings(bind_host="0.0.0.0", api_key="long-enough").allowed_hosts is None
+    assert ApiSettings().allowed_hosts == {"127.0.0.1", "localhost", "::1"}
+
+
+def test_oversized_requests_are_413(locked) -> None:
+    key = {"Authorization": "Bearer s3cret-key"}
+    r = httpx.post(locked.base_url + "/audio/speech", headers=key,
+                   json={"model": "tts-1", "voice": "Anna", "input": "x" * 5000})
+    assert r.status_code == 413 and "4 KiB" in r.json()["error"]["message"]
+    r = httpx.post(locked.base_url + "/audio/voices", headers=key, data={"name": "Big"},
+                   files={"audio_sample": ("big.wav", b"0" * 300_000)})
+    assert r.status_code == 413
+
+    def chunked():  # no Content-Length: the size is counted as the body arrives
+        for _ in range(10):
+            yield b"x" * 1000
+
+    r = httpx.post(locked.base_url + "/audio/speech", headers={**key, "content-type": "application/json"},
+                   content=chunked())
+    assert r.status_code == 413
+
+
+def test_foreign_pages_and_rebound_hosts_are_refused(served) -> None:
+    url = served.base_url + "/audio/voices"
+    r = httpx.get(url, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and "other sites" in r.json()["error"]["message"]
+    assert httpx.get(url, headers={"Origin": served.url}).status_code == 200
+    r = httpx.get(url, headers={"Host": "evil.example"})
+    assert r.status_code == 403
+    assert httpx.get(url.replace("127.0.0.1", "localhost")).status_code == 200
+
+
+def test_a_full_queue_is_503(served, client) -> None:
+    ctx = served.ctx
+    with ctx._waiting_lock:
+        ctx._waiting = ctx.settings.max_waiting
+    try:
+        with pytest.raises(openai.APIStatusError) as e:
+            speak(client, response_format="wav")
+        assert e.value.status_code == 503 and "busy" in e.value.message
+    finally:
+        with ctx._waiting_lock:
+            ctx._waiting = 0
