@@ -12,14 +12,14 @@ import csv
 import io
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import IndexTTSError, InvalidOptionError
 from .files import decode_utf8
 from .jobs import DONE, MAX_ITEMS, JobStore, TakeRequest
-from .options import Duration, Emotion
+from .options import Duration, Emotion, SynthesisOptions
 
 COLUMNS = ("text", "voice", "emotion", "seconds", "speed", "seed", "filename")
 _ALIASES = {"length": "seconds"}
@@ -99,13 +99,15 @@ def _emotion(value: str) -> Emotion:
 
 
 def requests(rows: list[Row], voices: Mapping[str, str], default_voice: str | None, name: str = "batch",
-             template: TakeRequest | None = None, default_emotions: Mapping[str, Emotion] | None = None,
+             options: SynthesisOptions | None = None, default_emotions: Mapping[str, Emotion] | None = None,
              max_items: int = MAX_ITEMS) -> list[tuple[str, TakeRequest]]:
-    """``(file name, request)`` per row; a saved voice's default emotion applies when a row names none."""
+    """``(file name, request)`` per row: ``options`` with the row's columns applied; a saved voice's
+    default emotion applies when a row names none."""
     if not rows:
         raise BatchError(f"{name} has no lines to speak")
     if len(rows) > max_items:
         raise BatchError(f"{name} has {len(rows)} lines; a batch holds at most {max_items}. Split it up.")
+    base = SynthesisOptions() if options is None else options
     out = []
     for row in rows:
         f = row.fields
@@ -119,7 +121,6 @@ def requests(rows: list[Row], voices: Mapping[str, str], default_voice: str | No
         voice = voices[voice_name] if voice_name else default_voice
         if voice is None:
             raise BatchError(f"{where}: no voice column and no default voice chosen")
-        base = template or TakeRequest(f["text"], voice)
         try:
             emotion = base.emotion
             if f.get("emotion"):
@@ -134,7 +135,7 @@ def requests(rows: list[Row], voices: Mapping[str, str], default_voice: str | No
             elif f.get("speed"):
                 duration = Duration.speed(float(f["speed"]))
             seed = int(f["seed"]) if f.get("seed") else base.seed
-            req = replace(base, text=f["text"], voice=voice, emotion=emotion, duration=duration, seed=seed)
+            req = TakeRequest(f["text"], voice, base.replace(emotion=emotion, duration=duration, seed=seed))
         except (InvalidOptionError, ValueError) as e:
             raise BatchError(f"{where}: {e}") from None
         out.append((Path(f["filename"]).stem if f.get("filename") else f"{len(out) + 1:04d}", req))
@@ -142,10 +143,10 @@ def requests(rows: list[Row], voices: Mapping[str, str], default_voice: str | No
 
 
 def _describe(req: TakeRequest) -> dict[str, Any]:
-    emo = req.emotion
+    emo = req.options.emotion
     vector = emo.vector if emo.mode == "vector" else None
     emotion = emo.mode if vector is None else " ".join(f"{v:g}" for v in vector)
-    d = req.duration
+    d = req.options.duration
     return {"emotion": emotion, "duration": d.mode if d.value is None else f"{d.mode} {d.value:g}"}
 
 
@@ -158,7 +159,7 @@ def manifest(store: JobStore, job_id: int, voice_names: Mapping[str, str] | None
     for it in store.items(job_id):
         r = it.request
         w.writerow({"file": it.output.name if it.output else "", "state": it.state, "text": r.text,
-                    "voice": by_path.get(r.voice, Path(r.voice).name), **_describe(r), "seed": r.seed,
+                    "voice": by_path.get(r.voice, Path(r.voice).name), **_describe(r), "seed": r.options.seed,
                     "seconds": "" if it.seconds is None else f"{it.seconds:.3f}", "error": it.error or ""})
     return buf.getvalue()
 

@@ -18,12 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import IndexTTSError, InvalidOptionError
-from .options import Duration, Emotion, Sampling
+from .options import SynthesisOptions
 
 log = logging.getLogger(__name__)
 
@@ -67,52 +67,40 @@ class JobError(IndexTTSError):
 
 @dataclass(frozen=True)
 class TakeRequest:
-    """One take of a job, in the engine's own option types so every front end means the same thing.
+    """One take of a job: the text, the voice and the engine's own :class:`SynthesisOptions`,
+    so the UI, the CLI, the HTTP API and jobs all mean the same thing by a take.
 
     ``voice`` is a path to the speaker clip (in-memory audio cannot be stored in a job);
-    ``seed`` is fixed when the item is created so a resumed job makes the same take.
+    the seed in ``options`` is fixed when the item is created so a resumed job makes the same take.
     """
 
     text: str
     voice: str
-    emotion: Emotion = field(default_factory=Emotion)
-    duration: Duration = field(default_factory=Duration)
-    sampling: Sampling = field(default_factory=Sampling)
-    seed: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    options: SynthesisOptions = field(default_factory=SynthesisOptions)
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
             raise InvalidOptionError("a job item needs text to speak")
         if not isinstance(self.voice, str | Path) or not str(self.voice):
             raise InvalidOptionError("a job item needs a voice file path")
-        if self.emotion.audio is not None and not isinstance(self.emotion.audio, str | Path):
+        if not isinstance(self.options, SynthesisOptions):
+            raise InvalidOptionError(f"a job item's options must be a SynthesisOptions, "
+                                     f"got {type(self.options).__name__}")
+        if self.options.emotion.audio is not None and not isinstance(self.options.emotion.audio, str | Path):
             raise InvalidOptionError("a job's emotion clip must be a file path, not audio in memory")
-        unknown = set(self.extra) - {"segment_tokens", "gap_ms", "diffusion_steps", "cfg_rate"}
-        if unknown:
-            raise InvalidOptionError(f"unknown take options {sorted(unknown)}")
+
+    def with_options(self, **changes: Any) -> TakeRequest:
+        """A copy whose options have some fields changed (validated again)."""
+        return replace(self, options=self.options.replace(**changes))
 
     def to_json(self) -> str:
-        emotion = asdict(self.emotion)
-        if emotion["audio"] is not None:
-            emotion["audio"] = str(emotion["audio"])
-        return json.dumps({"text": self.text, "voice": str(self.voice), "emotion": emotion,
-                           "duration": asdict(self.duration), "sampling": asdict(self.sampling),
-                           "seed": self.seed, "extra": self.extra}, ensure_ascii=False)
+        return json.dumps({"text": self.text, "voice": str(self.voice), "options": self.options.to_dict()},
+                          ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str) -> TakeRequest:
         d = json.loads(raw)
-        emotion = d["emotion"]
-        if emotion.get("vector") is not None:
-            emotion["vector"] = tuple(emotion["vector"])
-        return cls(text=d["text"], voice=d["voice"], emotion=Emotion(**emotion),
-                   duration=Duration(**d["duration"]), sampling=Sampling(**d["sampling"]),
-                   seed=d["seed"], extra=d.get("extra", {}))
-
-    def engine_kwargs(self) -> dict[str, Any]:
-        return {"emotion": self.emotion, "duration": self.duration, "sampling": self.sampling,
-                "seed": self.seed, **self.extra}
+        return cls(text=d["text"], voice=d["voice"], options=SynthesisOptions.from_dict(d["options"]))
 
 
 @dataclass(frozen=True)
@@ -150,6 +138,10 @@ class Progress:
 
 def _fresh_seed() -> int:
     return secrets.randbelow(SEED_LIMIT)
+
+
+def _seeded(req: TakeRequest) -> TakeRequest:
+    return req if req.options.seed is not None else req.with_options(seed=_fresh_seed())
 
 
 def _safe_name(name: str) -> str:
@@ -194,8 +186,8 @@ class JobStore:
                                 (kind, title, now, json.dumps(meta or {}, ensure_ascii=False))).lastrowid
             db.executemany(
                 "INSERT INTO items (job_id, idx, name, request, state, updated) VALUES (?, ?, ?, ?, ?, ?)",
-                [(job_id, i, name, (req if req.seed is not None else replace(req, seed=_fresh_seed())).to_json(),
-                  PENDING, now) for i, (name, (_, req)) in enumerate(zip(names, items, strict=True))])
+                [(job_id, i, name, _seeded(req).to_json(), PENDING, now)
+                 for i, (name, (_, req)) in enumerate(zip(names, items, strict=True))])
         assert job_id is not None
         return job_id
 
@@ -260,7 +252,7 @@ class JobStore:
         req = request or old.request
         if text is not None:
             req = replace(req, text=text)
-        req = replace(req, seed=seed if seed is not None else _fresh_seed())
+        req = req.with_options(seed=seed if seed is not None else _fresh_seed())
         with self._db() as db:
             db.execute("UPDATE items SET request=?, state=?, error=NULL, updated=? WHERE job_id=? AND idx=?",
                        (req.to_json(), PENDING, time.time(), job_id, index))
@@ -354,8 +346,7 @@ class LocalWorker:
                 break
             t0 = time.perf_counter()
             try:
-                result = self.engine.synthesize(item.request.text, item.request.voice,
-                                                **item.request.engine_kwargs())
+                result = self.engine.synthesize(item.request.text, item.request.voice, item.request.options)
                 out = result.save_wav(folder / f"{item.name}.wav")
             except IndexTTSError as e:
                 log.warning("job %d item %d failed: %s", job_id, item.index, e)

@@ -12,7 +12,7 @@ import io
 import re
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import webvtt
 from .errors import IndexTTSError
 from .files import decode_utf8
 from .jobs import DONE, JobStore, TakeRequest
-from .options import SAMPLE_RATE, Duration
+from .options import SAMPLE_RATE, Duration, SynthesisOptions
 
 MAX_CUES = 5000
 FIT_EXACT, FIT_NATURAL = "exact", "natural"
@@ -141,17 +141,18 @@ class CuePlan:
         return not COMFORT_RANGE[0] <= self.speed_ratio <= COMFORT_RANGE[1]
 
 
-def plan(cues: list[Cue], voices: Mapping[str, str], default_voice: str | None, template: TakeRequest | None = None,
-         fit: str = FIT_EXACT, natural_seconds: Callable[[str], float] = estimate_seconds,
-         sr: int = SAMPLE_RATE) -> list[CuePlan]:
+def plan(cues: list[Cue], voices: Mapping[str, str], default_voice: str | None,
+         options: SynthesisOptions | None = None, fit: str = FIT_EXACT,
+         natural_seconds: Callable[[str], float] = estimate_seconds, sr: int = SAMPLE_RATE) -> list[CuePlan]:
     """Turn cues into take requests. ``voices`` maps a speaker name to a saved voice's clip path.
 
     ``exact``: every take lasts its cue to the sample. ``natural``: a take keeps its natural pace
-    and is only shortened (to the cue) when it would overrun. ``template`` supplies emotion,
-    sampling and other options.
+    and is only shortened (to the cue) when it would overrun. ``options`` supplies emotion,
+    sampling and the rest; its duration is replaced per cue.
     """
     if fit not in (FIT_EXACT, FIT_NATURAL):
         raise SubtitleError(f"unknown fit {fit!r}: use '{FIT_EXACT}' or '{FIT_NATURAL}'")
+    base = SynthesisOptions() if options is None else options
     out = []
     for cue in cues:
         if cue.speaker is not None and cue.speaker not in voices:
@@ -164,8 +165,7 @@ def plan(cues: list[Cue], voices: Mapping[str, str], default_voice: str | None, 
         ratio = natural_seconds(cue.text) / (cue.samples / sr)
         exact = Duration.seconds(cue.samples / sr)
         duration = exact if fit == FIT_EXACT or ratio > 1.0 else Duration.free()
-        base = template or TakeRequest(cue.text, voice)
-        out.append(CuePlan(cue, replace(base, text=cue.text, voice=voice, duration=duration), ratio))
+        out.append(CuePlan(cue, TakeRequest(cue.text, voice, base.replace(duration=duration)), ratio))
     return out
 
 

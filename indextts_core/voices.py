@@ -14,12 +14,12 @@ import shutil
 import threading
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IndexTTSError
 from .files import sha256_file
-from .options import Emotion
+from .options import Emotion, SynthesisOptions
 from .voice_check import load_clip
 
 INDEX = "voices.json"
@@ -42,21 +42,16 @@ class SavedVoice:
 
 
 def _emotion_json(emotion: Emotion | None) -> dict | None:
+    """The emotion as SynthesisOptions stores it, so voices, jobs and requests share one format."""
     if emotion is None:
         return None
     if emotion.audio is not None and not isinstance(emotion.audio, str | Path):
         raise VoiceLibraryError("a voice's default emotion clip must be a file path")
-    d = asdict(emotion)
-    d["audio"] = None if d["audio"] is None else str(d["audio"])
-    return d
+    return SynthesisOptions(emotion=emotion).to_dict()["emotion"]
 
 
 def _emotion_from(d: dict | None) -> Emotion | None:
-    if d is None:
-        return None
-    if d.get("vector") is not None:
-        d = {**d, "vector": tuple(d["vector"])}
-    return Emotion(**d)
+    return None if d is None else SynthesisOptions.from_dict({"emotion": d}).emotion
 
 
 def check_name(name: str) -> str:

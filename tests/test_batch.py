@@ -12,7 +12,7 @@ import soundfile as sf
 
 from indextts_core import batch
 from indextts_core.jobs import JobStore, LocalWorker
-from indextts_core.options import SAMPLE_RATE, Duration, Emotion
+from indextts_core.options import SAMPLE_RATE, Duration, Emotion, Sampling, SynthesisOptions
 from tests.fake_engine import FakeEngineForTests
 
 CSV = """text,voice,emotion,seconds,speed,seed,filename
@@ -37,12 +37,16 @@ def voices(tmp_path):
 
 def test_a_six_line_csv_becomes_a_zip_with_its_manifest(tmp_path, voices):
     rows = batch.read_rows(CSV.encode(), "lines.csv")
-    reqs = batch.requests(rows, voices, voices["Anna"], "lines.csv",
+    shared = SynthesisOptions(sampling=Sampling.greedy(), diffusion_steps=3, gap_ms=50)
+    reqs = batch.requests(rows, voices, voices["Anna"], "lines.csv", shared,
                           default_emotions={"Ben": Emotion.from_label("happy", 0.4)})
     assert [n for n, _ in reqs] == ["hello", "0002", "fine", "0004", "0005", "bye"]
-    assert reqs[0][1].duration == Duration.seconds(1.5) and reqs[1][1].duration == Duration.speed(1.2)
-    assert reqs[1][1].emotion == Emotion.from_label("sad", 0.8)
-    assert reqs[4][1].emotion == Emotion.from_label("happy", 0.4)  # Ben's saved default
+    opts = [r.options for _, r in reqs]
+    assert opts[0].duration == Duration.seconds(1.5) and opts[1].duration == Duration.speed(1.2)
+    assert opts[1].emotion == Emotion.from_label("sad", 0.8)
+    assert opts[4].emotion == Emotion.from_label("happy", 0.4)  # Ben's saved default
+    assert [o.seed for o in opts] == [1, 2, 3, 4, 5, 6]
+    assert all(o.replace(emotion=shared.emotion, duration=shared.duration, seed=None) == shared for o in opts)
     assert reqs[2][1].voice == voices["Anna"] and reqs[1][1].voice == voices["Ben"]
     store = JobStore(tmp_path / "out")
     job = store.create("batch", "lines", reqs)

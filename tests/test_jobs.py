@@ -20,7 +20,7 @@ from indextts_core.jobs import (
     LocalWorker,
     TakeRequest,
 )
-from indextts_core.options import SAMPLE_RATE, Duration, Emotion
+from indextts_core.options import SAMPLE_RATE, Duration, Emotion, Sampling, SynthesisOptions
 from tests.fake_engine import FakeEngineForTests
 
 
@@ -37,7 +37,7 @@ def engine(tmp_path):
 
 
 def _job(store, voice, n=3, **kw):
-    return store.create("batch", "test", [(f"line {i}", TakeRequest(f"Line number {i}.", voice, **kw))
+    return store.create("batch", "test", [(f"line {i}", TakeRequest(f"Line number {i}.", voice, SynthesisOptions(**kw)))
                                           for i in range(n)])
 
 
@@ -51,7 +51,7 @@ def test_items_run_to_wavs_of_the_requested_length(tmp_path, voice, engine):
     for it in store.items(job):
         data, sr = sf.read(it.output, dtype="int16")
         assert sr == SAMPLE_RATE and len(data) == round(1.25 * SAMPLE_RATE)
-        assert it.output.name == f"line_{it.index}.wav" and it.result["seed"] == it.request.seed
+        assert it.output.name == f"line_{it.index}.wav" and it.result["seed"] == it.request.options.seed
     assert [c["emotion"] for c in engine.calls] == [Emotion.from_label("sad")] * 3
 
 
@@ -79,8 +79,9 @@ def test_a_job_survives_a_restart_and_never_redoes_finished_items(tmp_path, voic
 
 def test_seeds_are_fixed_when_the_job_is_made_so_a_resumed_take_is_the_same(tmp_path, voice, engine):
     store = JobStore(tmp_path)
-    job = store.create("batch", "t", [("a", TakeRequest("Hello.", voice)), ("b", TakeRequest("Hi.", voice, seed=7))])
-    seeds = [it.request.seed for it in store.items(job)]
+    job = store.create("batch", "t", [("a", TakeRequest("Hello.", voice)),
+                                      ("b", TakeRequest("Hi.", voice, SynthesisOptions(seed=7)))])
+    seeds = [it.request.options.seed for it in store.items(job)]
     assert seeds[1] == 7 and isinstance(seeds[0], int)
     LocalWorker(engine).run(store, job)
     assert [c["seed"] for c in engine.calls] == seeds
@@ -124,13 +125,13 @@ def test_regenerate_with_edited_text_or_a_fresh_seed(tmp_path, voice, engine):
     store = JobStore(tmp_path)
     job = _job(store, voice, n=2)
     LocalWorker(engine).run(store, job)
-    old_seed = store.item(job, 1).request.seed
+    old_seed = store.item(job, 1).request.options.seed
     item = store.regenerate(job, 1, text="Edited line.")
-    assert item.state == PENDING and item.request.text == "Edited line." and item.request.seed != old_seed
+    assert item.state == PENDING and item.request.text == "Edited line." and item.request.options.seed != old_seed
     engine.calls.clear()
     LocalWorker(engine).run(store, job)
     assert [c["text"] for c in engine.calls] == ["Edited line."]
-    assert store.regenerate(job, 0, seed=42).request.seed == 42
+    assert store.regenerate(job, 0, seed=42).request.options.seed == 42
 
 
 def test_names_are_made_safe_and_unique(tmp_path, voice):
@@ -151,28 +152,29 @@ def test_bad_jobs_and_requests_are_refused_clearly(tmp_path, voice):
     with pytest.raises(InvalidOptionError, match="needs text"):
         TakeRequest("  ", voice)
     with pytest.raises(InvalidOptionError, match="file path, not audio in memory"):
-        TakeRequest("A.", voice, emotion=Emotion.from_audio((SAMPLE_RATE, np.zeros(10))))
-    with pytest.raises(InvalidOptionError, match="unknown take options"):
-        TakeRequest("A.", voice, extra={"speed": 2})
+        TakeRequest("A.", voice, SynthesisOptions(emotion=Emotion.from_audio((SAMPLE_RATE, np.zeros(10)))))
+    with pytest.raises(InvalidOptionError, match="must be a SynthesisOptions, got dict"):
+        TakeRequest("A.", voice, {"seed": 2})
+    with pytest.raises(InvalidOptionError, match="unknown option speed"):
+        TakeRequest.from_json('{"text": "A.", "voice": "v.wav", "options": {"speed": 2}}')
 
 
 def test_requests_round_trip_through_json(voice):
-    req = TakeRequest("Hi.", voice, emotion=Emotion.from_vector([0.1] * 8, weight=0.5),
-                      duration=Duration.speed(1.2), seed=5, extra={"gap_ms": 100})
+    req = TakeRequest("Hi.", voice, SynthesisOptions(emotion=Emotion.from_vector([0.1] * 8, weight=0.5),
+                                                     duration=Duration.speed(1.2), seed=5, gap_ms=100))
     assert TakeRequest.from_json(req.to_json()) == req
-    clip = TakeRequest("Hi.", voice, emotion=Emotion.from_audio(voice, 0.3))
+    clip = TakeRequest("Hi.", voice, SynthesisOptions(emotion=Emotion.from_audio(voice, 0.3)))
     assert TakeRequest.from_json(clip.to_json()) == clip
 
 
 def test_a_job_on_the_test_model_resumes_after_a_restart(tmp_path, tts):
-    from indextts_core.options import Sampling
     from tests.golden import GOLDEN_DIR
 
     voice = str(GOLDEN_DIR / "audio" / "spk_librivox_0890_22k.wav")
     store = JobStore(tmp_path)
-    job = store.create("dub", "e2e", [(f"cue{i}", TakeRequest("你好。", voice, duration=Duration.seconds(0.5 + i / 4),
-                                                              sampling=Sampling.greedy(max_mel_tokens=40),
-                                                              extra={"diffusion_steps": 2}))
+    options = SynthesisOptions(sampling=Sampling.greedy(max_mel_tokens=40), diffusion_steps=2)
+    job = store.create("dub", "e2e", [(f"cue{i}", TakeRequest("你好。", voice,
+                                                              options.replace(duration=Duration.seconds(0.5 + i / 4))))
                                       for i in range(2)])
     stop = threading.Event()
     LocalWorker(tts).run(store, job, stop=stop, on_progress=lambda p, it: stop.set())

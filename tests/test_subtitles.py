@@ -11,7 +11,7 @@ import soundfile as sf
 
 from indextts_core import subtitles as subs
 from indextts_core.jobs import JobStore, LocalWorker
-from indextts_core.options import SAMPLE_RATE, Duration
+from indextts_core.options import SAMPLE_RATE, Duration, Emotion, SynthesisOptions
 from tests.fake_engine import FakeEngineForTests
 
 SRT = """1
@@ -104,11 +104,13 @@ def test_a_five_cue_dub_with_two_voices_lands_every_cue_on_its_sample(tmp_path, 
 
 def test_natural_fit_only_shortens_cues_that_would_overrun(voices):
     cues = subs.parse(SRT.encode(), "a.srt")
-    plans = subs.plan(cues, voices, voices["Anna"], fit=subs.FIT_NATURAL, natural_seconds=lambda t: len(t) / 12)
+    shared = SynthesisOptions(emotion=Emotion.from_label("calm"), seed=9, diffusion_steps=4)
+    plans = subs.plan(cues, voices, voices["Anna"], shared, subs.FIT_NATURAL, natural_seconds=lambda t: len(t) / 12)
+    assert all(p.request.options.replace(duration=Duration.free()) == shared for p in plans)
     # "Here you go, careful." (1.75 s natural) fits its 1.984 s cue, so it keeps its pace;
     # "Morning! Coffee?" (1.33 s natural) would overrun its 1.25 s cue, so it is fitted.
-    assert plans[3].request.duration == Duration.free()
-    assert plans[1].request.duration == Duration.seconds(cues[1].samples / SAMPLE_RATE)
+    assert plans[3].request.options.duration == Duration.free()
+    assert plans[1].request.options.duration == Duration.seconds(cues[1].samples / SAMPLE_RATE)
     assert plans[1].speed_ratio == pytest.approx((16 / 12) / cues[1].seconds)
 
 
