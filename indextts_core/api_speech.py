@@ -112,17 +112,36 @@ def _emotion(req: SpeechRequest, lookup: VoiceLookup) -> Emotion | None:
     return Emotion.from_text(e.description, weight)
 
 
-def to_options(req: SpeechRequest, lookup: VoiceLookup, default_emotion: Emotion | None = None,
-               seed: int | None = None) -> SynthesisOptions:
-    """The request as the one options object; a field given twice (top level and ``options``) is refused."""
-    data = dict(req.options or {})
-    emotion_in_options = data.get("emotion")
-    if isinstance(emotion_in_options, dict) and emotion_in_options.get("audio") is not None:
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` over ``base``: sampling settings one by one, an emotion or duration as a whole
+    (their fields only make sense together)."""
+    out = {**base, **changes}
+    if isinstance(changes.get("sampling"), dict):
+        out["sampling"] = {**base["sampling"], **changes["sampling"]}
+    return out
+
+
+def options_from_json(data: dict[str, Any] | None, base: SynthesisOptions | None = None) -> SynthesisOptions:
+    """A client's ``options`` object (SynthesisOptions' JSON form, any fields) over ``base``.
+
+    A client may not name files on this machine: an emotion clip comes from a saved voice.
+    """
+    data = dict(data or {})
+    emotion = data.get("emotion")
+    if isinstance(emotion, dict) and emotion.get("audio") is not None:
         raise InvalidOptionError("options.emotion.audio cannot name a file; use emotion.voice with a saved voice")
     try:
-        options = SynthesisOptions.from_dict(data)
+        return SynthesisOptions.from_dict(_merged(base.to_dict(), data) if base is not None else data)
     except InvalidOptionError as e:
         raise InvalidOptionError(f"options: {e}") from None
+
+
+def to_options(req: SpeechRequest, lookup: VoiceLookup, default_emotion: Emotion | None = None,
+               seed: int | None = None, base: SynthesisOptions | None = None) -> SynthesisOptions:
+    """The request as the one options object (over ``base``, a job's common options); a field
+    given twice (top level and ``options``) is refused."""
+    data = dict(req.options or {})
+    options = options_from_json(data, base)
     changes: dict[str, Any] = {}
 
     def take(name: str, value: Any, field: str) -> None:

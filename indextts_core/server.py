@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -36,9 +36,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from . import batch, subtitles
+from .api_jobs import JobRequest, create_job, job_json
 from .api_speech import OutputFormat, PcmEncoder, SpeechRequest, encode_take, output_format, to_options, voice_name
 from .api_speech import wav_header as _wav_header
 from .errors import AudioError, IndexTTSError, InvalidOptionError, TextError
+from .options import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,7 @@ class ApiContext:
     voices: Any  # indextts_core.voices.SavedVoices
     settings: ApiSettings = field(default_factory=ApiSettings)
     jobs: Any = None  # indextts_core.jobs.JobStore, or None when jobs are not offered
+    runner: Any = None  # indextts_core.api_jobs.JobRunner that runs them
     # Folders whose names must never reach a client, with the word shown instead.
     private_roots: dict[str, str] = field(default_factory=dict)
     is_test_model: bool = False
@@ -134,6 +138,14 @@ class ApiContext:
         known = ", ".join(v.name for v in saved) or "none yet"
         raise ApiError(404, f"there is no saved voice named {name!r} (saved: {known}); save one with "
                             "POST /v1/audio/voices", "voice_not_found", "voice")
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        if self.jobs is None:
+            raise ApiError(404, "this server does not run jobs", "jobs_off")
+        for job in self.jobs.jobs():
+            if job["id"] == job_id:
+                return job
+        raise ApiError(404, f"there is no job {job_id}", "job_not_found", "job_id")
 
     @contextlib.contextmanager
     def engine_slot(self) -> Iterator[None]:
@@ -279,7 +291,8 @@ class ApiGuard:
         return None
 
     def _limit(self, scope: dict, headers: dict[str, str]) -> int:
-        if headers.get("content-type", "").startswith("multipart/form-data"):
+        if headers.get("content-type", "").startswith("multipart/form-data") or scope.get("path", "").endswith(
+                "/jobs"):
             return self.ctx.settings.max_upload_bytes
         return self.ctx.settings.max_json_bytes
 
@@ -517,8 +530,61 @@ def create_api(ctx: ApiContext) -> Any:
         ctx.voices.delete(ctx.saved_voice(name).name)
         return {"id": name, "object": "audio.voice", "deleted": True}
 
+    if ctx.jobs is not None:
+        _job_routes(api, ctx)
     api.add_middleware(ApiGuard, ctx=ctx)
     return api
+
+
+def _job_routes(api: Any, ctx: ApiContext) -> None:
+    def names() -> dict[str, str]:
+        return ctx.voices.paths()
+
+    def describe(job_id: int, with_items: bool = True) -> dict[str, Any]:
+        return job_json(ctx.jobs, job_id, ctx.runner, names(), ctx.public, with_items)
+
+    @api.post("/jobs", status_code=201, summary="Queue a job: takes, a batch file, or subtitles to dub")
+    def submit_job(req: JobRequest) -> dict:
+        job_id = create_job(ctx.jobs, req, ctx.voices, ctx.saved_voice)
+        if ctx.runner is not None:
+            ctx.runner.submit(job_id)
+        return describe(job_id)
+
+    @api.get("/jobs", summary="All jobs, without their items")
+    def list_jobs() -> dict:
+        return {"object": "list", "data": [describe(j["id"], with_items=False) for j in ctx.jobs.jobs()]}
+
+    @api.get("/jobs/{job_id}", summary="A job's progress and items")
+    def get_job(job_id: int) -> dict:
+        ctx.job(job_id)
+        return describe(job_id)
+
+    @api.post("/jobs/{job_id}/cancel", summary="Cancel the items not made yet (the one being made finishes)")
+    def cancel_job(job_id: int) -> dict:
+        ctx.job(job_id)
+        n = ctx.jobs.cancel(job_id)
+        return {**describe(job_id, with_items=False), "cancelled": n}
+
+    @api.get("/jobs/{job_id}/result", summary="A finished job: a ZIP of takes, or a dubbing job's track",
+             response_class=Response)
+    def job_result(job_id: int, format: Literal["zip", "wav", "flac", "mp3"] | None = None) -> Response:
+        job = ctx.job(job_id)
+        progress = ctx.jobs.progress(job_id)
+        if not progress.is_complete:
+            raise ApiError(409, f"job {job_id} is not finished ({progress.counts['done']} of {progress.total} "
+                                "takes made); ask again when its status is no longer queued or running",
+                           "job_not_finished")
+        fmt = format or ("wav" if job["kind"] == "dub" else "zip")
+        headers = {"Content-Disposition": f'attachment; filename="job-{job_id}.{fmt}"'}
+        if fmt == "zip":
+            manifest = ctx.public(batch.manifest(ctx.jobs, job_id, names()))
+            return Response(batch.zip_job(ctx.jobs, job_id, names(), {"manifest.csv": manifest}),
+                            media_type="application/zip", headers=headers)
+        if job["kind"] != "dub":
+            raise ApiError(400, "only a dubbing job has a track; ask for format=zip", "invalid_value", "format")
+        track = subtitles.job_track(ctx.jobs, job_id).track
+        out = OutputFormat(fmt, SAMPLE_RATE, streamed=False)
+        return Response(encode_take(track, out), media_type=out.media_type, headers=headers)
 
 
 def _form_emotion(raw: str | None, ctx: ApiContext) -> Any:

@@ -11,6 +11,8 @@ import base64
 import io
 import json
 import shutil
+import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -19,7 +21,9 @@ import openai
 import pytest
 import soundfile as sf
 
+from indextts_core.api_jobs import local_runner
 from indextts_core.errors import InvalidOptionError
+from indextts_core.jobs import JobStore
 from indextts_core.options import SAMPLE_RATE, Duration, Emotion, SynthesisOptions, to_pcm16
 from indextts_core.server import ApiContext, ApiSettings, LoadedEngine
 from indextts_core.voices import SavedVoices
@@ -28,15 +32,18 @@ from tests.fake_engine import FakeEngineForTests
 from tests.http_server import ServedApi, private_roots, serve_api
 
 TEXT = "Hello there, a short line."
+# Reading a clip that is not audio tries every decoder, which takes seconds on a busy machine.
+http = httpx.Client(timeout=60)
 
 
 def make_ctx(root: Path, **settings) -> ApiContext:
     voices = SavedVoices(root / "voices")
     voices.save("Anna", SPEAKER)
     voices.save("Cross", EMOTION_CLIP)
-    engine = FakeEngineForTests(root)
-    return ApiContext(engine=LoadedEngine(engine), voices=voices, settings=ApiSettings(**settings),
-                      private_roots=private_roots(root))
+    source = LoadedEngine(FakeEngineForTests(root))
+    store = JobStore(root / "jobs")
+    return ApiContext(engine=source, voices=voices, settings=ApiSettings(**settings), jobs=store,
+                      runner=local_runner(store, source), private_roots=private_roots(root))
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +51,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     api = serve_api(make_ctx(tmp_path_factory.mktemp("api")))
     yield api
     api.stop()
+    api.ctx.runner.close()
 
 
 @pytest.fixture
@@ -56,7 +64,7 @@ def fake(served: ServedApi) -> FakeEngineForTests:
 @pytest.fixture(scope="module")
 def client(served: ServedApi) -> openai.OpenAI:
     # No retries: a 5xx must show up as the error it is.
-    return openai.OpenAI(base_url=served.base_url, api_key="unused-locally", max_retries=0)
+    return openai.OpenAI(base_url=served.base_url, api_key="unused-locally", max_retries=0, timeout=60)
 
 
 def speak(client: openai.OpenAI, **kwargs) -> bytes:
@@ -229,15 +237,15 @@ def test_out_of_memory_is_503(client, fake) -> None:
 
 
 def test_unknown_route_is_json_404(served) -> None:
-    r = httpx.get(served.base_url + "/nothing")
+    r = http.get(served.base_url + "/nothing")
     assert r.status_code == 404 and r.json()["error"]["message"].startswith("there is no such endpoint")
 
 
 def test_openapi_page_documents_the_speech_fields(served) -> None:
-    spec = httpx.get(served.base_url + "/openapi.json").json()
+    spec = http.get(served.base_url + "/openapi.json").json()
     props = spec["components"]["schemas"]["SpeechRequest"]["properties"]
     assert {"input", "voice", "response_format", "speed", "emotion", "duration_seconds", "seed"} <= set(props)
-    assert httpx.get(served.base_url + "/docs").status_code == 200
+    assert http.get(served.base_url + "/docs").status_code == 200
 
 
 # -- streaming ----------------------------------------------------------------------------------------------
@@ -327,30 +335,30 @@ def test_an_sse_stream_failing_midway_ends_with_an_error_event(client, fake, mon
 
 def test_voices_list_add_get_delete(served) -> None:
     url = served.base_url + "/audio/voices"
-    names = [v["name"] for v in httpx.get(url).json()["data"]]
+    names = [v["name"] for v in http.get(url).json()["data"]]
     assert {"Anna", "Cross"} <= set(names)
     with open(EMOTION_CLIP, "rb") as f:
-        r = httpx.post(url, data={"name": "Bob", "emotion": json.dumps({"label": "sad", "intensity": 0.5})},
+        r = http.post(url, data={"name": "Bob", "emotion": json.dumps({"label": "sad", "intensity": 0.5})},
                        files={"audio_sample": ("bob.wav", f, "audio/wav")})
     assert r.status_code == 201, r.text
     bob = r.json()
     assert bob["id"] == "Bob" and bob["emotion"]["mode"] == "vector" and "clip" not in json.dumps(bob)
-    assert httpx.get(url + "/Bob").json() == bob
+    assert http.get(url + "/Bob").json() == bob
     assert served.ctx.voices.get("Bob").emotion == Emotion.from_label("sad", 0.5)
-    assert httpx.delete(url + "/Bob").json() == {"id": "Bob", "object": "audio.voice", "deleted": True}
-    r = httpx.get(url + "/Bob")
+    assert http.delete(url + "/Bob").json() == {"id": "Bob", "object": "audio.voice", "deleted": True}
+    r = http.get(url + "/Bob")
     assert r.status_code == 404 and "no saved voice named 'Bob'" in r.json()["error"]["message"]
 
 
 def test_a_saved_voice_speaks_through_the_openai_client(served, client, fake) -> None:
     with open(SPEAKER, "rb") as f:
-        assert httpx.post(served.base_url + "/audio/voices", data={"name": "Zoë"},
+        assert http.post(served.base_url + "/audio/voices", data={"name": "Zoë"},
                           files={"audio_sample": ("z.flac", f)}).status_code == 201
     try:
         speak(client, voice="Zoë", response_format="wav", seed=2)
         assert Path(fake.calls[-1]["speaker"]).read_bytes() == SPEAKER.read_bytes()
     finally:
-        httpx.delete(served.base_url + "/audio/voices/Zoë")
+        http.delete(served.base_url + "/audio/voices/Zoë")
 
 
 @pytest.mark.parametrize(("data", "file", "status", "words"), [
@@ -363,7 +371,7 @@ def test_a_saved_voice_speaks_through_the_openai_client(served, client, fake) ->
     ({}, ("a.wav", SPEAKER.read_bytes()), 422, "name"),
 ])
 def test_bad_voice_uploads_say_why(served, data, file, status, words) -> None:
-    r = httpx.post(served.base_url + "/audio/voices", data=data, files={"audio_sample": file})
+    r = http.post(served.base_url + "/audio/voices", data=data, files={"audio_sample": file})
     assert r.status_code == status, r.text
     message = r.json()["error"]["message"]
     assert words in message and str(served.ctx.voices.folder) not in r.text
@@ -373,9 +381,9 @@ def test_bad_voice_uploads_say_why(served, data, file, status, words) -> None:
 def test_replacing_a_voice_needs_replace(served) -> None:
     url = served.base_url + "/audio/voices"
     files = {"audio_sample": ("c.wav", SPEAKER.read_bytes())}
-    r = httpx.post(url, data={"name": "Cross", "replace": "true"}, files=files)
+    r = http.post(url, data={"name": "Cross", "replace": "true"}, files=files)
     assert r.status_code == 201 and r.json()["digest"] == served.ctx.voices.get("Anna").digest
-    httpx.post(url, data={"name": "Cross", "replace": "true"}, files={"audio_sample": ("c.wav",
+    http.post(url, data={"name": "Cross", "replace": "true"}, files={"audio_sample": ("c.wav",
                                                                                        EMOTION_CLIP.read_bytes())})
 
 
@@ -396,10 +404,10 @@ def test_api_key_is_required_when_set(locked) -> None:
     with pytest.raises(openai.AuthenticationError) as e:
         speak(bad)
     assert "wrong API key" in e.value.message
-    r = httpx.get(locked.base_url + "/audio/voices")
+    r = http.get(locked.base_url + "/audio/voices")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert "needs an API key" in r.json()["error"]["message"]
-    assert httpx.get(locked.base_url + "/openapi.json").status_code == 200, "the documentation stays readable"
+    assert http.get(locked.base_url + "/openapi.json").status_code == 200, "the documentation stays readable"
 
 
 def test_no_key_is_refused_off_this_computer() -> None:
@@ -413,10 +421,10 @@ def test_no_key_is_refused_off_this_computer() -> None:
 
 def test_oversized_requests_are_413(locked) -> None:
     key = {"Authorization": "Bearer s3cret-key"}
-    r = httpx.post(locked.base_url + "/audio/speech", headers=key,
+    r = http.post(locked.base_url + "/audio/speech", headers=key,
                    json={"model": "tts-1", "voice": "Anna", "input": "x" * 5000})
     assert r.status_code == 413 and "4 KiB" in r.json()["error"]["message"]
-    r = httpx.post(locked.base_url + "/audio/voices", headers=key, data={"name": "Big"},
+    r = http.post(locked.base_url + "/audio/voices", headers=key, data={"name": "Big"},
                    files={"audio_sample": ("big.wav", b"0" * 300_000)})
     assert r.status_code == 413
 
@@ -424,19 +432,19 @@ def test_oversized_requests_are_413(locked) -> None:
         for _ in range(10):
             yield b"x" * 1000
 
-    r = httpx.post(locked.base_url + "/audio/speech", headers={**key, "content-type": "application/json"},
+    r = http.post(locked.base_url + "/audio/speech", headers={**key, "content-type": "application/json"},
                    content=chunked())
     assert r.status_code == 413
 
 
 def test_foreign_pages_and_rebound_hosts_are_refused(served) -> None:
     url = served.base_url + "/audio/voices"
-    r = httpx.get(url, headers={"Origin": "https://evil.example"})
+    r = http.get(url, headers={"Origin": "https://evil.example"})
     assert r.status_code == 403 and "other sites" in r.json()["error"]["message"]
-    assert httpx.get(url, headers={"Origin": served.url}).status_code == 200
-    r = httpx.get(url, headers={"Host": "evil.example"})
+    assert http.get(url, headers={"Origin": served.url}).status_code == 200
+    r = http.get(url, headers={"Host": "evil.example"})
     assert r.status_code == 403
-    assert httpx.get(url.replace("127.0.0.1", "localhost")).status_code == 200
+    assert http.get(url.replace("127.0.0.1", "localhost")).status_code == 200
 
 
 def test_a_full_queue_is_503(served, client) -> None:
@@ -450,3 +458,101 @@ def test_a_full_queue_is_503(served, client) -> None:
     finally:
         with ctx._waiting_lock:
             ctx._waiting = 0
+
+
+# -- jobs ------------------------------------------------------------------------------------------------
+
+def wait_for(served: ServedApi, job_id: int, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = http.get(f"{served.base_url}/jobs/{job_id}").json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def submit(served: ServedApi, body: dict) -> httpx.Response:
+    return http.post(served.base_url + "/jobs", json=body)
+
+
+def test_a_job_of_takes_runs_and_its_zip_holds_every_take(served, fake) -> None:
+    r = submit(served, {"title": "lines", "voice": "Anna", "options": {"gap_ms": 100},
+                        "items": [{"input": "First line.", "seed": 1, "name": "one"},
+                                  {"input": "Second line.", "seed": 2, "emotion": "sad"},
+                                  {"input": "Third line.", "seed": 3, "voice": "Cross", "speed": 1.25}]})
+    assert r.status_code == 201, r.text
+    job = wait_for(served, r.json()["id"])
+    assert job["status"] == "completed" and job["counts"]["done"] == 3
+    assert [it["voice"] for it in job["items"]] == ["Anna", "Anna", "Cross"]
+    assert str(served.ctx.voices.folder) not in json.dumps(job)
+    first, second, third = fake.calls
+    assert first["gap_ms"] == 100 and second["emotion"] == Emotion.from_label("sad")
+    assert third["duration"] == Duration.speed(1.25)
+    fake.calls.clear()
+    result = http.get(f"{served.base_url}/jobs/{job['id']}/result")
+    assert result.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(result.content)) as z:
+        assert sorted(z.namelist()) == ["0002.wav", "0003.wav", "manifest.csv", "one.wav"]
+        audio, _ = sf.read(io.BytesIO(z.read("one.wav")), dtype="int16")
+    np.testing.assert_array_equal(audio, to_pcm16(reference(fake, 1, text="First line.", gap_ms=100)))
+
+
+def test_a_batch_file_job(served) -> None:
+    r = submit(served, {"voice": "Anna", "batch": "text,voice,seed\nHello,,5\nWorld,Cross,6\n",
+                        "batch_format": "csv"})
+    assert r.status_code == 201, r.text
+    job = wait_for(served, r.json()["id"])
+    assert job["status"] == "completed" and [it["seed"] for it in job["items"]] == [5, 6]
+
+
+def test_a_subtitle_job_gives_a_track_timed_to_the_cues(served) -> None:
+    srt_text = "1\n00:00:00,500 --> 00:00:02,000\nHello there.\n\n2\n00:00:02,500 --> 00:00:04,000\nCross: Bye.\n"
+    r = submit(served, {"voice": "Anna", "subtitles": srt_text, "options": {"seed": 4}})
+    assert r.status_code == 201, r.text
+    job = wait_for(served, r.json()["id"])
+    assert job["kind"] == "dub" and job["status"] == "completed"
+    track = http.get(f"{served.base_url}/jobs/{job['id']}/result")
+    audio, sr = sf.read(io.BytesIO(track.content), dtype="int16")
+    assert sr == SAMPLE_RATE and len(audio) == 4 * SAMPLE_RATE
+    assert not audio[: SAMPLE_RATE // 2].any(), "silence before the first cue"
+    flac = http.get(f"{served.base_url}/jobs/{job['id']}/result", params={"format": "flac"})
+    assert sf.info(io.BytesIO(flac.content)).format == "FLAC"
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"voice": "Nobody", "items": [{"input": "x"}]}, 404, "no saved voice named 'Nobody'"),
+    ({"items": [{"input": "x"}]}, 400, "items[0]: no voice"),
+    ({"voice": "Anna", "items": [{"input": "x", "speed": 9}]}, 400, "items[0]: speed"),
+    ({"voice": "Anna", "items": [{"input": "x"}], "batch": "y"}, 400, "exactly one of"),
+    ({"voice": "Anna", "subtitles": "1\n00:00:02,000 --> 00:00:01,000\nBackwards\n"}, 400, "cue 1"),
+    ({"voice": "Anna", "batch": "text,colour\nx,red\n", "batch_format": "csv"}, 400, "colour"),
+    ({"voice": "Anna", "batch": "x", "options": {"emotion": {"mode": "audio", "audio": "/etc/x.wav"}}}, 400,
+     "saved voice"),
+    ({"voice": "Anna", "items": []}, 400, "at least one item"),
+])
+def test_bad_jobs_say_what_is_wrong(served, body, status, words) -> None:
+    r = submit(served, body)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]["message"] and "/etc" not in r.text
+
+
+def test_unknown_jobs_are_404(served) -> None:
+    for path in ("/jobs/999", "/jobs/999/result"):
+        r = http.get(served.base_url + path)
+        assert r.status_code == 404 and r.json()["error"]["message"] == "there is no job 999"
+    assert http.post(served.base_url + "/jobs/999/cancel").status_code == 404
+
+
+def test_cancel_and_unfinished_results(served) -> None:
+    engine_lock = served.ctx.engine._lock
+    with engine_lock:  # the engine is busy: the job waits
+        job_id = submit(served, {"voice": "Anna", "items": [{"input": f"Line {i}."} for i in range(5)]}).json()["id"]
+        r = http.get(f"{served.base_url}/jobs/{job_id}/result")
+        assert r.status_code == 409 and "not finished" in r.json()["error"]["message"]
+        cancelled = http.post(f"{served.base_url}/jobs/{job_id}/cancel").json()
+        assert cancelled["cancelled"] >= 4
+    job = wait_for(served, job_id)
+    assert job["status"] == "cancelled" and job["counts"]["done"] + job["counts"]["cancelled"] == 5
+    listed = http.get(served.base_url + "/jobs").json()["data"]
+    assert any(j["id"] == job_id and "items" not in j for j in listed)
