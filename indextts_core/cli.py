@@ -167,6 +167,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # No abbreviations: scripts depend on the exact option names, and "--emotion" must not guess.
     parser = argparse.ArgumentParser(prog="python -m indextts_core",
@@ -246,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment-tokens", type=int, default=120, help="most BPE tokens per segment")
     p.add_argument("--dictionary", help="pronunciation dictionary (YAML, JSON or TSV)")
     p.set_defaults(func=_cmd_text)
+
+    from .serve import add_serve_arguments
+
+    p = command("serve", help="serve the HTTP API (OpenAI-compatible speech, saved voices, jobs) without the app",
+                description="Docs at http://HOST:PORT/v1/docs once it runs.")
+    add_serve_arguments(p)
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -18,7 +18,6 @@ import contextlib
 import hmac
 import json
 import logging
-import os
 import queue
 import re
 import secrets
@@ -42,15 +41,15 @@ from .api_speech import OutputFormat, PcmEncoder, SpeechRequest, encode_take, ou
 from .api_speech import wav_header as _wav_header
 from .errors import AudioError, IndexTTSError, InvalidOptionError, TextError
 from .options import SAMPLE_RATE
+from .serve import API_KEY_ENV, MAX_TEXT_CHARS
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
 MODEL_ID = "indextts-2"
-API_KEY_ENV = "INDEXTTS_API_KEY"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# Paths that anyone may read: the API's own documentation.
-_PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect"})
+# Paths that anyone may read: the API's own documentation, and whether it is up.
+_PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect", "/health"})
 _ABS_PATH = re.compile(r"(?:[A-Za-z]:\\|\\\\|/)(?:[^\s'\"<>|:*?]+[/\\])+[^\s'\"<>|:*?,;)]*")
 
 
@@ -87,7 +86,7 @@ class ApiSettings:
 
     api_key: str | None = None
     bind_host: str = "127.0.0.1"
-    max_text_chars: int = 4096
+    max_text_chars: int = MAX_TEXT_CHARS
     max_json_bytes: int = 256 << 10
     max_upload_bytes: int = 32 << 20
     max_waiting: int = 16
@@ -611,6 +610,3 @@ def mount(ctx: ApiContext) -> Any:
 
     return Mount(API_PREFIX, app=create_api(ctx))
 
-
-def api_key_from_env(given: str | None) -> str | None:
-    return given or os.environ.get(API_KEY_ENV) or None
