@@ -6,6 +6,8 @@ Keys ending in ``.tip`` are hover tooltips (also used as the visible hint under 
 
 from __future__ import annotations
 
+from .i18n_jobs import JOB_STRINGS
+
 LANGS = ("en", "zh")
 LANG_CHOICES = [("English", "en"), ("中文", "zh")]
 
@@ -351,6 +353,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                  "模型已卸载，内存已释放。下次生成时会重新加载。"),
     "nothing_loaded": ("No model was loaded.", "当前没有加载模型。"),
 }
+
+STRINGS.update(JOB_STRINGS)
 
 
 def t(lang: str, key: str, **fields: object) -> str:

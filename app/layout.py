@@ -21,6 +21,7 @@ from . import controller as ctl
 from . import text_tools, views
 from .handlers import AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure, random_seed
 from .i18n import LANG_CHOICES, detect_language, emotion_name, t
+from .jobs_tabs import JobTabs
 from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vector
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,8 @@ class StudioUI:
                 with gr.Tab(t(L, "tab.synth"), id="synth", elem_id="tab-synth") as tab_synth:
                     self._r(tab_synth, Texts(label="tab.synth"))
                     self._build_synth(L)
+                self.jobs = JobTabs(self)
+                self.jobs.build(L)
                 with gr.Tab(t(L, "tab.history"), id="history", elem_id="tab-history") as tab_hist:
                     self._r(tab_hist, Texts(label="tab.history"))
                     self._build_history(L)
@@ -859,6 +862,8 @@ class StudioUI:
                                concurrency_id=ENGINE, concurrency_limit=1)
         self.api_status_btn.click(self.api_status, None, [self.api_json], api_name="engine_status",
                                   concurrency_limit=None)
+
+        self.jobs.wire()
 
     def _label_if_vector(self, mode: str, label: str, intensity: float) -> list[Any]:
         if mode != "vector":

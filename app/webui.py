@@ -92,6 +92,7 @@ def create_app(args: argparse.Namespace, *, factory: Any = None, start: bool = T
     demo.queue(default_concurrency_limit=4)
     if start:
         controller.start()
+        ui.jobs.dubbing.runner.resume_interrupted()  # a job cut off by a crash or restart goes on
     return demo, ui, ctx
 
 

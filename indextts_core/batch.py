@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import export
 from .errors import IndexTTSError, InvalidOptionError
-from .files import decode_utf8
+from .export import ExportOptions
+from .files import decode_utf8, zip_files
 from .jobs import DONE, MAX_ITEMS, JobStore, TakeRequest
 from .options import Duration, Emotion, SynthesisOptions
 
 COLUMNS = ("text", "voice", "emotion", "seconds", "speed", "seed", "filename")
 _ALIASES = {"length": "seconds"}
-MANIFEST_COLUMNS = ("file", "state", "text", "voice", "emotion", "duration", "seed", "seconds", "error")
+MANIFEST_COLUMNS = ("file", "state", "text", "voice", "emotion", "duration", "seed", "seconds", "error", "options")
 
 
 class BatchError(IndexTTSError):
@@ -150,24 +152,49 @@ def _describe(req: TakeRequest) -> dict[str, Any]:
     return {"emotion": emotion, "duration": d.mode if d.value is None else f"{d.mode} {d.value:g}"}
 
 
-def manifest(store: JobStore, job_id: int, voice_names: Mapping[str, str] | None = None) -> str:
-    """A CSV row per item: its file, state, text, voice, emotion, length setting, seed and length."""
+def manifest(store: JobStore, job_id: int, voice_names: Mapping[str, str] | None = None,
+             suffix: str | None = None) -> str:
+    """A CSV row per item: its file (with ``suffix`` when exported to another format), state, text,
+    voice, emotion, length setting, seed, length, error and the full options as JSON."""
     by_path = {v: k for k, v in (voice_names or {}).items()}
     buf = io.StringIO()
     w = csv.DictWriter(buf, MANIFEST_COLUMNS, lineterminator="\n")
     w.writeheader()
     for it in store.items(job_id):
         r = it.request
-        w.writerow({"file": it.output.name if it.output else "", "state": it.state, "text": r.text,
+        file = "" if it.output is None else it.output.name if suffix is None else it.output.stem + suffix
+        w.writerow({"file": file, "state": it.state, "text": r.text,
                     "voice": by_path.get(r.voice, Path(r.voice).name), **_describe(r), "seed": r.options.seed,
-                    "seconds": "" if it.seconds is None else f"{it.seconds:.3f}", "error": it.error or ""})
+                    "seconds": "" if it.seconds is None else f"{it.seconds:.3f}", "error": it.error or "",
+                    "options": r.options.to_json()})
     return buf.getvalue()
 
 
-def zip_job(store: JobStore, job_id: int, voice_names: Mapping[str, str] | None = None,
-            extra: Mapping[str, str] | None = None) -> bytes:
-    """The finished takes of a job and its manifest as one ZIP."""
-    from .subtitles import zip_takes
+def export_takes(store: JobStore, job_id: int, options: ExportOptions | None = None) -> dict[str, Path]:
+    """The finished takes of a job in the export format: name in an archive → file.
 
-    files = {it.output.name: it.output for it in store.items(job_id, (DONE,)) if it.output is not None}
-    return zip_takes(files, {"manifest.csv": manifest(store, job_id, voice_names), **(extra or {})})
+    With the default options these are the takes as made; otherwise converted copies in the
+    job's folder (rewritten each time, so a regenerated item is never exported stale).
+    """
+    done = [it for it in store.items(job_id, (DONE,)) if it.output is not None]
+    if options is None or options == ExportOptions():
+        return {it.output.name: it.output for it in done}
+    import soundfile as sf
+
+    lufs = "" if options.loudness_lufs is None else f"-{options.loudness_lufs:g}lufs"
+    folder = store.job_folder(job_id) / f"export-{options.format}-{options.sample_rate}{lufs}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for it in done:
+        audio, sr = sf.read(it.output, dtype="float32")
+        path = export.write(folder / it.output.stem, audio, sr, options)
+        out[path.name] = path
+    return out
+
+
+def zip_job(store: JobStore, job_id: int, voice_names: Mapping[str, str] | None = None,
+            options: ExportOptions | None = None) -> bytes:
+    """The finished takes of a job (in the export format) and its manifest as one ZIP."""
+    suffix = None if options is None or options == ExportOptions() else options.suffix
+    return zip_files(export_takes(store, job_id, options), {"manifest.csv": manifest(store, job_id, voice_names,
+                                                                                     suffix)})

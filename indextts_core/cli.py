@@ -173,6 +173,172 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _add_emotion_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("emotion (one source; default: the emotion of the voice clip)")
+    g.add_argument("--emotion-audio", metavar="FILE", help="take the emotion from another clip")
+    g.add_argument("--emotion-weight", metavar="A", type=float,
+                   help="0..1: blend toward the emotion clip, or scale the vector/text emotion (default 1)")
+    g.add_argument("--emotion-vector", metavar="V1,...,V8",
+                   help="intensities of happy,angry,sad,afraid,disgusted,melancholic,surprised,calm (0..1.2)")
+    g.add_argument("--emotion-text", metavar="TEXT", nargs="?", const="",
+                   help="describe the emotion in words (without TEXT: read it from the line itself)")
+    g.add_argument("--emotion-text-max-tokens", metavar="N", type=int, help="cap the emotion model's answer")
+
+
+def _add_length_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("length (one; default: free)")
+    g.add_argument("--speed", metavar="R", type=float, help="0.5..2.0; 2 is twice as fast")
+    g.add_argument("--duration-seconds", metavar="S", type=float, help="exact length of the whole output")
+    g.add_argument("--tokens", metavar="N", type=int, help="number of semantic codes (about 50 per second)")
+
+
+def _add_decoding_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decoding (defaults: the reference's 3-beam sampling)")
+    g.add_argument("--greedy", action="store_true", help="no sampling, one beam (repetition penalty kept)")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--beams", type=int)
+    g.add_argument("--repetition-penalty", type=float)
+    g.add_argument("--max-mel-tokens", metavar="N", type=int, help="most codes per segment")
+    g.add_argument("--seed", metavar="S", type=int, help="makes the take reproducible")
+    g = p.add_argument_group("segments and sampler")
+    g.add_argument("--segment-tokens", metavar="N", type=int, help="most text tokens per segment (120)")
+    g.add_argument("--gap-ms", metavar="MS", type=float, help="silence between segments (200)")
+    g.add_argument("--diffusion-steps", type=int, help="flow-matching steps (25)")
+    g.add_argument("--guidance", type=float, help="classifier-free guidance rate (0.7)")
+
+
+def _add_engine_args(p: argparse.ArgumentParser, model_dir_help: str) -> None:
+    p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--dtype", default="auto", help="GPT precision: auto, fp32, fp16 or bf16")
+    p.add_argument("--offline", action="store_true", help="never download; fail if weights are missing")
+
+
+def _export_options(args: argparse.Namespace):
+    from .export import ExportOptions
+
+    return ExportOptions(args.format, args.sample_rate, args.loudness)
+
+
+def _saved_voices(args: argparse.Namespace) -> tuple[dict[str, str], dict]:
+    """Saved voice name → clip path, and name → default emotion, from --voices-dir."""
+    if args.voices_dir is None:
+        return {}, {}
+    from .voices import SavedVoices
+
+    saved = SavedVoices(args.voices_dir).list()
+    return {v.name: str(v.clip) for v in saved}, {v.name: v.emotion for v in saved if v.emotion is not None}
+
+
+def _run_job(args: argparse.Namespace, store, job_id: int) -> bool:
+    """Run what is left of a job, printing progress; False when some items failed."""
+    from .jobs import FAILED, LocalWorker
+    from .pipeline import IndexTTS2
+
+    tts = IndexTTS2.from_pretrained(args.model_dir, device=args.device, dtype=args.dtype, download=not args.offline)
+    if tts.is_test_model:
+        print("note: this is the tiny random-weight test model; it produces noise, not speech", file=sys.stderr)
+
+    def show(p, item) -> None:
+        eta = "" if p.seconds_left is None else f", about {p.seconds_left:.0f} s left"
+        what = item.state if item.error is None else f"failed: {item.error}"
+        print(f"[{p.finished + p.counts[FAILED]}/{p.total}] {item.name}: {what}{eta}", file=sys.stderr)
+
+    try:
+        progress = LocalWorker(tts).run(store, job_id, on_progress=show)
+    except KeyboardInterrupt:
+        print(f"stopped; finished items are kept. Continue with --resume {job_id}", file=sys.stderr)
+        raise
+    if progress.counts[FAILED]:
+        print(f"{progress.counts[FAILED]} item(s) failed; fix them and rerun with --resume {job_id} "
+              "(failed items are retried)", file=sys.stderr)
+    return progress.counts[FAILED] == 0
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise InvalidOptionError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _resume(store, args: argparse.Namespace, kind: str) -> int:
+    job = store.job(args.resume)
+    if job["kind"] != kind:
+        raise InvalidOptionError(f"job {args.resume} is a {job['kind']} job; resume it with that command")
+    store.retry_failed(args.resume)
+    store.resume(args.resume)
+    return args.resume
+
+
+def _cmd_dub(args: argparse.Namespace) -> int:
+    from . import subtitles
+    from .jobs import JobStore
+
+    export_options = _export_options(args)
+    store = JobStore(args.out_dir)
+    path = Path(args.subtitles)
+    if args.resume is not None:
+        job_id = _resume(store, args, "dub")
+    else:
+        cues = subtitles.parse(_read_input(path), path.name)
+        voices, emotions = _saved_voices(args)
+        plans = subtitles.plan(cues, voices, args.voice, _options_from_args(args), args.fit,
+                               default_emotions=emotions)
+        for p in plans:
+            if p.uncomfortable:
+                print(f"note: cue {p.cue.index} needs {p.speed_ratio:.2f}x the natural pace "
+                      f"({p.cue.seconds:.2f} s for {p.cue.text!r}); consider editing the line", file=sys.stderr)
+        job_id = subtitles.create_job(store, plans, path.stem, args.fit)
+        print(f"job {job_id}: {len(plans)} cue(s) in {store.path}", file=sys.stderr)
+    ok = _run_job(args, store, job_id)
+    files = subtitles.write_results(store, job_id, args.out_dir, path.stem, export_options)
+    for p in files.result.placements:
+        if p.cut:
+            print(f"note: cue {p.cue.index} ran {p.cut / subtitles.SAMPLE_RATE:.2f} s into the next cue and was cut",
+                  file=sys.stderr)
+    missing = f", cues {files.result.missing} missing" if files.result.missing else ""
+    print(f"wrote {files.track}{missing}, {files.cues_zip.name} and {files.subtitles.name}")
+    return 0 if ok else 1
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from . import batch
+    from .jobs import JobStore
+
+    export_options = _export_options(args)
+    store = JobStore(args.out_dir)
+    path = Path(args.lines)
+    voices, emotions = _saved_voices(args)
+    if args.resume is not None:
+        job_id = _resume(store, args, "batch")
+    else:
+        rows = batch.read_rows(_read_input(path), path.name)
+        reqs = batch.requests(rows, voices, args.voice, path.name, _options_from_args(args), emotions)
+        job_id = store.create("batch", path.stem, reqs)
+        print(f"job {job_id}: {len(reqs)} line(s) in {store.path}", file=sys.stderr)
+    ok = _run_job(args, store, job_id)
+    out = Path(args.out_dir) / f"{path.stem}-batch.zip"
+    out.write_bytes(batch.zip_job(store, job_id, voices, export_options))
+    print(f"wrote {out}")
+    return 0 if ok else 1
+
+
+def _add_job_args(p: argparse.ArgumentParser) -> None:
+    from .export import FORMATS, SAMPLE_RATES
+
+    p.add_argument("--voice", help="speaker clip for items that name no saved voice")
+    p.add_argument("--voices-dir", type=Path, help="saved voice library (names used by 'Name:' and the voice column)")
+    p.add_argument("--out-dir", type=Path, required=True, help="where the job database and results go")
+    p.add_argument("--resume", metavar="JOB", type=int, help="continue job JOB in --out-dir (failed items retried)")
+    g = p.add_argument_group("export")
+    g.add_argument("--format", choices=list(FORMATS), default="wav16")
+    g.add_argument("--sample-rate", type=int, choices=SAMPLE_RATES, default=22050)
+    g.add_argument("--loudness", metavar="LUFS", type=float, help="normalise to this loudness (true peak <= -1 dBTP)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # No abbreviations: scripts depend on the exact option names, and "--emotion" must not guess.
     parser = argparse.ArgumentParser(prog="python -m indextts_core",
@@ -212,39 +378,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="the text to speak")
     p.add_argument("--text-file", help="read the text from a UTF-8 file ('-' for stdin)")
     p.add_argument("--out", required=True, type=Path, help="WAV file to write (22.05 kHz, 16-bit)")
-    p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--dtype", default="auto", help="GPT precision: auto, fp32, fp16 or bf16")
-    p.add_argument("--offline", action="store_true", help="never download; fail if weights are missing")
-    g = p.add_argument_group("emotion (one source; default: the emotion of the voice clip)")
-    g.add_argument("--emotion-audio", metavar="FILE", help="take the emotion from another clip")
-    g.add_argument("--emotion-weight", metavar="A", type=float,
-                   help="0..1: blend toward the emotion clip, or scale the vector/text emotion (default 1)")
-    g.add_argument("--emotion-vector", metavar="V1,...,V8",
-                   help="intensities of happy,angry,sad,afraid,disgusted,melancholic,surprised,calm (0..1.2)")
-    g.add_argument("--emotion-text", metavar="TEXT", nargs="?", const="",
-                   help="describe the emotion in words (without TEXT: read it from the line itself)")
-    g.add_argument("--emotion-text-max-tokens", metavar="N", type=int, help="cap the emotion model's answer")
-    g = p.add_argument_group("length (one; default: free)")
-    g.add_argument("--speed", metavar="R", type=float, help="0.5..2.0; 2 is twice as fast")
-    g.add_argument("--duration-seconds", metavar="S", type=float, help="exact length of the whole output")
-    g.add_argument("--tokens", metavar="N", type=int, help="number of semantic codes (about 50 per second)")
-    g = p.add_argument_group("decoding (defaults: the reference's 3-beam sampling)")
-    g.add_argument("--greedy", action="store_true", help="no sampling, one beam (repetition penalty kept)")
-    g.add_argument("--temperature", type=float)
-    g.add_argument("--top-p", type=float)
-    g.add_argument("--top-k", type=int)
-    g.add_argument("--beams", type=int)
-    g.add_argument("--repetition-penalty", type=float)
-    g.add_argument("--max-mel-tokens", metavar="N", type=int, help="most codes per segment")
-    g.add_argument("--seed", metavar="S", type=int, help="makes the take reproducible")
-    g = p.add_argument_group("segments and sampler")
-    g.add_argument("--segment-tokens", metavar="N", type=int, help="most text tokens per segment (120)")
-    g.add_argument("--gap-ms", metavar="MS", type=float, help="silence between segments (200)")
-    g.add_argument("--diffusion-steps", type=int, help="flow-matching steps (25)")
-    g.add_argument("--guidance", type=float, help="classifier-free guidance rate (0.7)")
+    _add_engine_args(p, model_dir_help)
+    _add_emotion_args(p)
+    _add_length_args(p)
+    _add_decoding_args(p)
     p.add_argument("--trace", metavar="FILE.npz", help="write the stage tensors (golden A_* names)")
     p.set_defaults(func=_cmd_synth)
+
+    p = command("dub", help="speak a subtitle file (.srt/.vtt), every cue timed to the sample",
+                description="Each cue becomes a take as long as the cue. 'Name: text' picks a saved voice.")
+    p.add_argument("subtitles", help=".srt or .vtt file (UTF-8)")
+    p.add_argument("--fit", choices=["exact", "natural"], default="exact",
+                   help="exact: every take fills its cue; natural: keep the pace, shorten only overruns")
+    _add_job_args(p)
+    _add_engine_args(p, model_dir_help)
+    _add_emotion_args(p)
+    _add_decoding_args(p)
+    # A cue's length is its duration; the length flags do not apply.
+    p.set_defaults(func=_cmd_dub, speed=None, duration_seconds=None, tokens=None)
+
+    p = command("batch", help="speak many lines (text lines, CSV or JSONL) into a ZIP with a manifest")
+    p.add_argument("lines", help=".txt (one take a line), .csv or .jsonl with text, voice, emotion, seconds, "
+                                 "speed, seed, filename")
+    _add_job_args(p)
+    _add_engine_args(p, model_dir_help)
+    _add_emotion_args(p)
+    _add_length_args(p)
+    _add_decoding_args(p)
+    p.set_defaults(func=_cmd_batch)
 
     p = command("text", help="show how a text is normalised, tokenised and segmented (JSON)")
     p.add_argument("text", help="the text ('-' reads it from stdin)")

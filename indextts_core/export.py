@@ -3,6 +3,7 @@
 Resampling uses soxr (very high quality); loudness is measured with pyloudnorm (ITU-R
 BS.1770-4). After normalising, the true peak (estimated on a 4x oversampled copy) is kept
 at or below ``peak_dbtp``, so a loud target never clips in a lossy encoder downstream.
+Without a target the level is left as made.
 Every format goes through libsndfile (soundfile); MP3 and Ogg/Opus need libsndfile 1.1+.
 """
 
@@ -94,13 +95,17 @@ def loudness(audio: np.ndarray, sr: int) -> float:
 
 
 def prepare(audio: np.ndarray, sr: int, options: ExportOptions) -> np.ndarray:
-    """Resample, normalise loudness, and keep the true peak under the ceiling."""
+    """Resample; with a loudness target, normalise to it and keep the true peak under the ceiling."""
     out = resample(audio, sr, options.sample_rate)
     sr = options.sample_rate
-    if options.loudness_lufs is not None:
-        measured = loudness(out, sr)
-        if math.isfinite(measured):
-            out = out * np.float32(10 ** ((options.loudness_lufs - measured) / 20))
+    if options.loudness_lufs is None:
+        # The level stays as made (so a track matches its per-cue files sample for sample);
+        # only a resampler's overshoot past full scale is pulled back, since it would clip.
+        peak = float(np.max(np.abs(out))) if len(out) else 0.0
+        return (out / np.float32(peak) if peak > 1.0 else out).astype(np.float32)
+    measured = loudness(out, sr)
+    if math.isfinite(measured):
+        out = out * np.float32(10 ** ((options.loudness_lufs - measured) / 20))
     ceiling = 10 ** (options.peak_dbtp / 20)
     peak = true_peak(out, sr)
     if peak > ceiling:

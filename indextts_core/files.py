@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -23,3 +26,14 @@ def decode_utf8(data: bytes, name: str, error: type[Exception]) -> str:
         line = data[:e.start].count(b"\n") + 1
         raise error(f"{name} is not UTF-8 text (first bad byte on line {line}); "
                     "save it as UTF-8 and load it again") from None
+
+
+def zip_files(files: Mapping[str, Path], texts: Mapping[str, str] | None = None) -> bytes:
+    """A ZIP of files (name in the archive → file on disk) plus small text files."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for arcname, path in files.items():
+            z.write(path, arcname)
+        for arcname, content in (texts or {}).items():
+            z.writestr(arcname, content)
+    return buf.getvalue()

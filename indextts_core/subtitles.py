@@ -8,9 +8,7 @@ cues placed back at ``round(start * sr)`` tile the timeline without drift.
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,10 +18,13 @@ import numpy as np
 import srt
 import webvtt
 
+from . import export
+from .batch import export_takes
 from .errors import IndexTTSError
-from .files import decode_utf8
+from .export import ExportOptions
+from .files import decode_utf8, zip_files
 from .jobs import DONE, JobStore, TakeRequest
-from .options import SAMPLE_RATE, Duration, SynthesisOptions
+from .options import SAMPLE_RATE, Duration, Emotion, SynthesisOptions
 
 MAX_CUES = 5000
 FIT_EXACT, FIT_NATURAL = "exact", "natural"
@@ -143,12 +144,14 @@ class CuePlan:
 
 def plan(cues: list[Cue], voices: Mapping[str, str], default_voice: str | None,
          options: SynthesisOptions | None = None, fit: str = FIT_EXACT,
-         natural_seconds: Callable[[str], float] = estimate_seconds, sr: int = SAMPLE_RATE) -> list[CuePlan]:
+         natural_seconds: Callable[[str], float] = estimate_seconds, sr: int = SAMPLE_RATE,
+         default_emotions: Mapping[str, Emotion] | None = None) -> list[CuePlan]:
     """Turn cues into take requests. ``voices`` maps a speaker name to a saved voice's clip path.
 
     ``exact``: every take lasts its cue to the sample. ``natural``: a take keeps its natural pace
     and is only shortened (to the cue) when it would overrun. ``options`` supplies emotion,
-    sampling and the rest; its duration is replaced per cue.
+    sampling and the rest; its duration is replaced per cue, and a cue whose speaker is a saved
+    voice with a default emotion (``default_emotions``) takes that emotion.
     """
     if fit not in (FIT_EXACT, FIT_NATURAL):
         raise SubtitleError(f"unknown fit {fit!r}: use '{FIT_EXACT}' or '{FIT_NATURAL}'")
@@ -165,7 +168,9 @@ def plan(cues: list[Cue], voices: Mapping[str, str], default_voice: str | None,
         ratio = natural_seconds(cue.text) / (cue.samples / sr)
         exact = Duration.seconds(cue.samples / sr)
         duration = exact if fit == FIT_EXACT or ratio > 1.0 else Duration.free()
-        out.append(CuePlan(cue, TakeRequest(cue.text, voice, base.replace(duration=duration)), ratio))
+        emotion = (default_emotions or {}).get(cue.speaker or "", base.emotion)
+        out.append(CuePlan(cue, TakeRequest(cue.text, voice, base.replace(duration=duration, emotion=emotion)),
+                           ratio))
     return out
 
 
@@ -251,10 +256,32 @@ def compose_srt(cues: list[Cue], sr: int = SAMPLE_RATE) -> str:
 
 def zip_takes(files: Mapping[str, Path], extra: Mapping[str, str] | None = None) -> bytes:
     """A ZIP of the per-cue files (name in archive → file) plus small text files."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for arcname, path in files.items():
-            z.write(path, arcname)
-        for arcname, content in (extra or {}).items():
-            z.writestr(arcname, content)
-    return buf.getvalue()
+    return zip_files(files, extra)
+
+
+@dataclass(frozen=True)
+class DubFiles:
+    track: Path  # every finished cue at its start sample
+    cues_zip: Path  # the per-cue files and the subtitles
+    subtitles: Path  # the cues back as .srt, with any edits
+    result: DubResult
+
+
+def write_results(store: JobStore, job_id: int, folder: str | Path, stem: str,
+                  options: ExportOptions | None = None) -> DubFiles:
+    """Write a dubbing job's track, per-cue ZIP and .srt to ``folder`` (``stem``-dub.*, ``stem``-cues.zip).
+
+    Cues not finished yet are silent in the track and missing from the ZIP; ``result.missing``
+    names them, so a partial job can be listened to and finished later.
+    """
+    options = options or ExportOptions()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = job_track(store, job_id)
+    track = export.write(folder / f"{stem}-dub", result.track, SAMPLE_RATE, options)
+    srt_text = compose_srt(job_cues(store, job_id))
+    subs = folder / f"{stem}-dub.srt"
+    subs.write_text(srt_text, encoding="utf-8")
+    cues_zip = folder / f"{stem}-cues.zip"
+    cues_zip.write_bytes(zip_takes(export_takes(store, job_id, options), {f"{stem}.srt": srt_text}))
+    return DubFiles(track, cues_zip, subs, result)

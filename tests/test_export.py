@@ -44,6 +44,14 @@ def test_wav16_at_the_model_rate_is_the_take_unchanged(tmp_path):
     assert np.max(np.abs(data - audio)) < 1 / 32767 * 1.01
 
 
+def test_without_a_target_a_loud_take_keeps_its_level(tmp_path):
+    audio = np.full(2000, 0.99, np.float32) * np.sign(np.sin(np.arange(2000) / 7)).astype(np.float32)
+    data = sf.read(export.write(tmp_path / "x", audio, SAMPLE_RATE, export.ExportOptions("wav24")), dtype="float32")[0]
+    assert np.max(np.abs(data - audio)) < 1e-6
+    louder = export.prepare(audio, SAMPLE_RATE, export.ExportOptions(sample_rate=48000))
+    assert np.max(np.abs(louder)) <= 1.0
+
+
 def test_this_machine_writes_every_format():
     assert export.available_formats() == list(export.FORMATS)
 

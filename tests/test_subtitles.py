@@ -107,6 +107,9 @@ def test_natural_fit_only_shortens_cues_that_would_overrun(voices):
     shared = SynthesisOptions(emotion=Emotion.from_label("calm"), seed=9, diffusion_steps=4)
     plans = subs.plan(cues, voices, voices["Anna"], shared, subs.FIT_NATURAL, natural_seconds=lambda t: len(t) / 12)
     assert all(p.request.options.replace(duration=Duration.free()) == shared for p in plans)
+    sad = Emotion.from_label("sad", 0.6)
+    moods = subs.plan(cues, voices, voices["Anna"], shared, default_emotions={"Ben": sad})
+    assert [p.request.options.emotion for p in moods] == [shared.emotion, sad, shared.emotion, sad, shared.emotion]
     # "Here you go, careful." (1.75 s natural) fits its 1.984 s cue, so it keeps its pace;
     # "Morning! Coffee?" (1.33 s natural) would overrun its 1.25 s cue, so it is fitted.
     assert plans[3].request.options.duration == Duration.free()

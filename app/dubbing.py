@@ -1,0 +1,344 @@
+"""What the Dub, Batch and Voices tabs do, without Gradio: jobs, subtitles, batches, saved voices.
+
+It uses only the engine's public modules (``indextts_core.jobs``, ``subtitles``, ``batch``,
+``voices``, ``export``). Jobs live in one SQLite file under the takes folder, so a job survives
+a restart of the app; :class:`JobRunner` runs them on one background thread, and each take holds
+the engine only while it is made, so the Create tab can still be used between two takes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from indextts_core import batch, subtitles
+from indextts_core.errors import IndexTTSError, InvalidOptionError
+from indextts_core.export import ExportOptions
+from indextts_core.jobs import CANCELLED, DONE, FAILED, PENDING, RUNNING, JobStore, LocalWorker, Progress
+from indextts_core.options import Duration, Emotion, SynthesisOptions
+from indextts_core.voices import SavedVoice, SavedVoices
+
+from . import controller as ctl
+from .handlers import AppContext
+from .i18n import t
+from .settings import TakeSettings
+
+log = logging.getLogger(__name__)
+
+# Uploads bigger than this are refused before parsing (a 10,000-cue file is about 1 MB).
+MAX_UPLOAD_BYTES = 8 << 20
+
+
+class DubbingError(IndexTTSError):
+    """A request from the Dub, Batch or Voices tab that cannot be carried out; the text says why."""
+
+
+def jobs_dir(ctx: AppContext) -> Path:
+    # Under the takes folder, which the server may serve: the cue players read from it.
+    return ctx.dirs.takes_dir / "jobs"
+
+
+def saved_voices_dir(ctx: AppContext) -> Path:
+    return ctx.dirs.voices_dir / "saved"
+
+
+class _TakeByTake:
+    """The engine as a job worker sees it: each take holds the controller's session on its own."""
+
+    def __init__(self, controller: ctl.EngineController) -> None:
+        self.controller = controller
+
+    def synthesize(self, text: str, voice: str, options: SynthesisOptions | None = None) -> Any:
+        with self.controller.session() as engine:
+            return engine.synthesize(text, voice, options)
+
+
+class JobRunner:
+    """One background worker for all jobs of a store, started on demand, in the order asked."""
+
+    def __init__(self, store: JobStore, controller: ctl.EngineController) -> None:
+        self.store = store
+        self._engine = _TakeByTake(controller)
+        self._lock = threading.Lock()
+        self._queue: list[int] = []
+        self._current: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self.errors: dict[int, str] = {}
+
+    def start(self, job_id: int) -> None:
+        with self._lock:
+            self.errors.pop(job_id, None)
+            if job_id != self._current and job_id not in self._queue:
+                self._queue.append(job_id)
+            if self._thread is None:
+                self._idle.clear()
+                self._thread = threading.Thread(target=self._loop, name="job-runner", daemon=True)
+                self._thread.start()
+
+    def stop(self, job_id: int) -> None:
+        """Stop after the take being made; the job's other items stay where they are."""
+        with self._lock:
+            if job_id in self._queue:
+                self._queue.remove(job_id)
+            if self._current == job_id:
+                self._stop.set()
+
+    def is_active(self, job_id: int) -> bool:
+        with self._lock:
+            return job_id == self._current or job_id in self._queue
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no job is left to run (tests and shutdown)."""
+        return self._idle.wait(timeout)
+
+    def resume_interrupted(self) -> list[int]:
+        """Queue every job that still has items to make (the app stopped or crashed mid-job)."""
+        waiting = [j["id"] for j in self.store.jobs() if not self.store.progress(j["id"]).is_complete]
+        for job_id in waiting:
+            self.start(job_id)
+        return waiting
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    self._idle.set()
+                    return
+                job_id = self._current = self._queue.pop(0)
+                self._stop.clear()
+            try:
+                LocalWorker(self._engine).run(self.store, job_id, stop=self._stop)
+            except ctl.EngineBusyError as e:
+                self.errors[job_id] = e.detail or e.state
+            except Exception as e:
+                # A bug: the item was handed back unfinished; say so on the page and keep the worker alive.
+                log.exception("job %d stopped by an unexpected error", job_id)
+                self.errors[job_id] = f"{type(e).__name__}: {e}"
+            finally:
+                with self._lock:
+                    self._current = None
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    job_id: int
+    kind: str
+    title: str
+    progress: Progress
+    active: bool
+    error: str | None
+
+
+def _read_upload(path: str | None, what: str) -> tuple[bytes, str]:
+    if not path:
+        raise DubbingError(f"upload a {what} first")
+    p = Path(path)
+    size = p.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise DubbingError(f"{p.name} is {size >> 20} MiB; a {what} can be at most {MAX_UPLOAD_BYTES >> 20} MiB")
+    return p.read_bytes(), p.name
+
+
+def _label_emotion(label: str | None, intensity: float) -> Emotion | None:
+    return None if not label or label == "speaker" else Emotion.from_label(label, float(intensity))
+
+
+class Dubbing:
+    """The service of the Dub, Batch and Voices tabs for one app."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.store = JobStore(jobs_dir(ctx))
+        self.library = SavedVoices(saved_voices_dir(ctx))
+        self.runner = JobRunner(self.store, ctx.controller)
+
+    # -- voices -------------------------------------------------------------------------
+    def voice_names(self) -> list[str]:
+        return [v.name for v in self.library.list()]
+
+    def _voice_maps(self) -> tuple[dict[str, str], dict[str, Emotion]]:
+        saved = self.library.list()
+        return {v.name: str(v.clip) for v in saved}, {v.name: v.emotion for v in saved if v.emotion is not None}
+
+    def default_voice(self, upload: str | None, saved_name: str | None) -> str | None:
+        """The clip for lines that name no speaker: a saved voice, else the uploaded clip (kept with
+        the recent voices, so the job still finds it after a restart)."""
+        if saved_name:
+            return str(self.library.get(saved_name).clip)
+        if not upload:
+            return None
+        voice, _report = self.ctx.voices.add(upload)
+        return str(self.ctx.voices.path_of(voice))
+
+    def save_voice(self, name: str, clip: str | None, emotion_label: str | None = None,
+                   intensity: float = 0.8) -> SavedVoice:
+        if not clip:
+            raise DubbingError("upload or record the clip to save")
+        return self.library.save(name, clip, _label_emotion(emotion_label, intensity))
+
+    def set_voice_emotion(self, name: str, emotion_label: str | None, intensity: float = 0.8) -> SavedVoice:
+        return self.library.set_emotion(name, _label_emotion(emotion_label, intensity))
+
+    def export_voice(self, name: str) -> Path:
+        out = self.ctx.dirs.voices_dir / "exports"
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{name}.indextts-voice.zip"
+        path.write_bytes(self.library.export(name))
+        return path
+
+    def import_voice(self, path: str | None, name: str | None = None) -> SavedVoice:
+        data, _ = _read_upload(path, "voice file")
+        return self.library.import_(data, name or None)
+
+    def voice_rows(self, lang: str) -> list[list[Any]]:
+        return [[v.name, self._emotion_text(lang, v.emotion), v.clip.name] for v in self.library.list()]
+
+    @staticmethod
+    def _emotion_text(lang: str, emotion: Emotion | None) -> str:
+        from .i18n import emotion_name
+
+        if emotion is None or emotion.mode == "speaker":
+            return emotion_name(lang, "speaker")
+        if emotion.mode == "vector" and emotion.vector is not None:
+            from indextts_core.options import EMOTIONS
+
+            return ", ".join(f"{emotion_name(lang, n)} {v:g}" for n, v in zip(EMOTIONS, emotion.vector, strict=True)
+                             if v)
+        return emotion.mode
+
+    # -- creating jobs --------------------------------------------------------------------
+    def _options(self, settings: TakeSettings) -> SynthesisOptions:
+        # The Create tab's settings, except its length: each cue or line brings its own.
+        return settings.options().replace(duration=Duration.free())
+
+    def create_dub(self, upload: str | None, voice: str | None, settings: TakeSettings, fit: str,
+                   start: bool = True) -> tuple[int, list[subtitles.CuePlan]]:
+        data, name = _read_upload(upload, "subtitle file (.srt or .vtt)")
+        cues = subtitles.parse(data, name)
+        voices, emotions = self._voice_maps()
+        plans = subtitles.plan(cues, voices, voice, self._options(settings), fit, default_emotions=emotions)
+        job_id = subtitles.create_job(self.store, plans, Path(name).stem, fit)
+        if start:
+            self.runner.start(job_id)
+        return job_id, plans
+
+    def create_batch(self, upload: str | None, voice: str | None, settings: TakeSettings,
+                     start: bool = True) -> int:
+        data, name = _read_upload(upload, "batch file (.txt, .csv or .jsonl)")
+        voices, emotions = self._voice_maps()
+        reqs = batch.requests(batch.read_rows(data, name), voices, voice, name, self._options(settings), emotions)
+        job_id = self.store.create("batch", Path(name).stem, reqs)
+        if start:
+            self.runner.start(job_id)
+        return job_id
+
+    # -- following and steering jobs ----------------------------------------------------
+    def job_choices(self, kind: str) -> list[tuple[str, int]]:
+        return [(f"#{j['id']} {j['title']}", j["id"]) for j in reversed(self.store.jobs()) if j["kind"] == kind]
+
+    def summary(self, job_id: int) -> JobSummary:
+        job = self.store.job(job_id)
+        return JobSummary(job_id, job["kind"], job["title"], self.store.progress(job_id),
+                          self.runner.is_active(job_id), self.runner.errors.get(job_id))
+
+    def progress_text(self, lang: str, job_id: int) -> tuple[str, float]:
+        """A line for the page (done/total, failed, time left) and the fraction done."""
+        s = self.summary(job_id)
+        p = s.progress
+        left = "" if p.seconds_left is None or not s.active else t(lang, "job.left", seconds=round(p.seconds_left))
+        finished = p.is_complete and not p.counts[CANCELLED]
+        state = t(lang, "job.running" if s.active else "job.complete" if finished else "job.paused")
+        text = t(lang, "job.progress", done=p.counts[DONE], total=p.total, failed=p.counts[FAILED],
+                 state=state) + left
+        if s.error:
+            text += " " + t(lang, "job.error", detail=s.error)
+        return text, p.counts[DONE] / max(p.total, 1)
+
+    def stop(self, job_id: int) -> int:
+        """Stop after the take being made; the rest waits (cancelled) until Resume."""
+        self.runner.stop(job_id)
+        return self.store.cancel(job_id)
+
+    def resume(self, job_id: int) -> int:
+        n = self.store.resume(job_id) + self.store.retry_failed(job_id)
+        self.runner.start(job_id)
+        return n
+
+    def regenerate(self, job_id: int, index: int, text: str | None = None) -> None:
+        """Make one item again (a fresh seed; the edited text when given)."""
+        text = None if text is None or not text.strip() or text == self.store.item(job_id, index).request.text \
+            else text.strip()
+        self.store.regenerate(job_id, index, text=text)
+        self.runner.start(job_id)
+
+    # -- dubbing results -------------------------------------------------------------------
+    def cue_rows(self, lang: str, job_id: int) -> list[list[Any]]:
+        """Cue, start, length, speaker, text, state, achieved length and fit, for the cue table."""
+        meta = self.store.job(job_id)["meta"]
+        if "cues" not in meta:
+            raise DubbingError(f"job {job_id} is not a dubbing job")
+        sr = meta["sample_rate"]
+        rows = []
+        for c, it in zip(meta["cues"], self.store.items(job_id), strict=True):
+            length = (c["end"] - c["start"]) / sr
+            ratio = c["speed_ratio"]
+            fit = f"{ratio:.2f}x" + (" ⚠" if not subtitles.COMFORT_RANGE[0] <= ratio <= subtitles.COMFORT_RANGE[1]
+                                     else "")
+            made = "" if it.seconds is None or it.state != DONE else f"{it.seconds:.3f}"
+            rows.append([c["index"], f"{c['start'] / sr:.3f}", f"{length:.3f}", c["speaker"] or "",
+                         it.request.text, _state_text(lang, it.state, it.error), made, fit])
+        return rows
+
+    def item_audio(self, job_id: int, row: int) -> tuple[Path | None, str]:
+        """The take of the ``row``-th item (None until it is made) and its text."""
+        items = self.store.items(job_id)
+        if not 0 <= row < len(items):
+            raise DubbingError(f"job {job_id} has no row {row + 1}")
+        it = items[row]
+        return (it.output if it.state == DONE and it.output is not None and it.output.is_file() else None,
+                it.request.text)
+
+    def dub_results(self, job_id: int, export: ExportOptions) -> subtitles.DubFiles:
+        title = self.store.job(job_id)["title"]
+        return subtitles.write_results(self.store, job_id, self.store.job_folder(job_id) / "results", title, export)
+
+    def batch_rows(self, lang: str, job_id: int) -> list[list[Any]]:
+        voices = {v: k for k, v in self._voice_maps()[0].items()}
+        return [[it.index + 1, it.name, it.request.text, voices.get(it.request.voice, Path(it.request.voice).name),
+                 _state_text(lang, it.state, it.error), "" if it.seconds is None else f"{it.seconds:.3f}"]
+                for it in self.store.items(job_id)]
+
+    def batch_zip(self, job_id: int, export: ExportOptions) -> Path:
+        folder = self.store.job_folder(job_id) / "results"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.store.job(job_id)['title']}-batch.zip"
+        path.write_bytes(batch.zip_job(self.store, job_id, self._voice_maps()[0], export))
+        return path
+
+
+_STATE_KEYS: Mapping[str, str] = {PENDING: "state.pending", RUNNING: "state.running", DONE: "state.done",
+                                  FAILED: "state.failed", CANCELLED: "state.cancelled"}
+
+
+def _state_text(lang: str, state: str, error: str | None) -> str:
+    text = t(lang, _STATE_KEYS[state])
+    return f"{text}: {error}" if state == FAILED and error else text
+
+
+def export_options(fmt: str, sample_rate: Any, loudness: Any) -> ExportOptions:
+    """The export controls as :class:`ExportOptions`; an empty loudness box keeps the level."""
+    try:
+        rate = int(sample_rate)
+        lufs = None if loudness is None or str(loudness).strip() == "" else float(loudness)
+    except (TypeError, ValueError):
+        raise InvalidOptionError(f"export: sample rate {sample_rate!r} or loudness {loudness!r} is not a number") \
+            from None
+    return ExportOptions(fmt, rate, lufs)

@@ -1,0 +1,190 @@
+"""The Dub subtitles and Voices tabs in a real browser, on the tiny model, with an app of its own
+(this module kills it mid-job and starts it again).
+
+A creator saves two voices, dubs a 5-cue SRT, gets a track whose cues start at their exact
+sample positions and last exactly their durations, makes one cue again with edited text; then
+the app is killed while a job runs, started again, and the job finishes with its finished cues
+untouched. With ``INDEXTTS_UPDATE_README_SCREENSHOT=1`` the README's ``assets/dub.png`` is refreshed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ..app_server import ARTIFACTS, REPO, SPEAKER, AppServer, start_app
+from .test_app_browser import CHROMIUM, CHROMIUM_ARGS, audio_href, fast_settings, upload_voice
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+OTHER = REPO / "tests" / "fixtures" / "golden" / "audio" / "emo_librivox_0920_22k.wav"
+JOB_TIMEOUT_MS = 300_000
+SR = 22050
+
+
+def _srt(n: int) -> str:
+    cues = []
+    for i in range(n):
+        start, end = 0.3 + i * 0.9, 0.3 + i * 0.9 + 0.4 + 0.05 * i
+        who = ("Anna: ", "Ben: ", "")[i % 3]
+        cues.append(f"{i + 1}\n{_ts(start)} --> {_ts(end)}\n{who}你好，第{i + 1}句。\n")
+    return "\n".join(cues)
+
+
+def _ts(s: float) -> str:
+    ms = round(s * 1000)
+    return f"00:00:{ms // 1000:02d},{ms % 1000:03d}"
+
+
+def _cue_samples(text: str) -> list[tuple[int, int]]:
+    import srt
+
+    return [(round(c.start.total_seconds() * SR), round(c.end.total_seconds() * SR)) for c in srt.parse(text)]
+
+
+def _done(server: AppServer, job: int) -> dict[int, str]:
+    """Finished items of a job, read from its database without touching it (the app owns it)."""
+    db = server.output_dir / "takes" / "jobs" / "jobs.sqlite3"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        rows = con.execute("SELECT idx, output FROM items WHERE job_id=? AND state='done'", (job,)).fetchall()
+    return dict(rows)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dub-app")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        reason = "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must install it before the browser tests run")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, server: AppServer):
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector("#generate")
+    return page
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def _save_voice(page, name: str, clip: Path) -> None:
+    page.locator("#voices-clip input[type=file]").set_input_files(str(clip))
+    page.locator("#voices-name input").fill(name)
+    page.locator("#voices-save").click()
+    page.wait_for_function("(n) => document.querySelector('#voices-message')?.innerText.includes(n)",
+                           arg=f"Saved “{name}”")
+
+
+def _wait_done(page, n: int) -> None:
+    page.wait_for_function("(t) => document.querySelector('#dub-progress')?.innerText.startsWith(t)",
+                           arg=f"{n} of {n} done", timeout=JOB_TIMEOUT_MS)
+
+
+def test_dub_five_cues_two_voices_regenerate_then_survive_a_kill(browser, workdir, tiny_model_dir, tmp_path):
+    server = start_app(tiny_model_dir, workdir)
+    try:
+        page = _open(browser, server)
+        upload_voice(page)  # the default voice, for the cues that name no speaker
+        fast_settings(page)
+        _tab(page, "Voices")
+        _save_voice(page, "Anna", SPEAKER)
+        _save_voice(page, "Ben", OTHER)
+
+        _tab(page, "Dub subtitles")
+        text = _srt(5)
+        subs = tmp_path / "scene.srt"
+        subs.write_text(text, encoding="utf-8")
+        page.locator("#dub-file input[type=file]").set_input_files(str(subs))
+        page.locator("#dub-start").click()
+        page.wait_for_selector("#dub-message .itts-ok, #dub-message .itts-warn, #dub-message .itts-error")
+        assert page.locator("#dub-message .itts-error").count() == 0, page.locator("#dub-message").inner_text()
+        _wait_done(page, 5)
+        rows = page.locator("#dub-table .virtual-row")
+        assert rows.count() == 5 and "Ben" in rows.nth(1).inner_text()
+
+        page.locator("#dub-build").click()
+        page.wait_for_selector("#dub-dl-track", state="visible")
+        assert page.locator("#dub-message .itts-ok").count() == 1, page.locator("#dub-message").inner_text()
+        track, sr = sf.read(io.BytesIO(page.request.get(audio_href(page, "#dub-track")).body()), dtype="int16")
+        cues = _cue_samples(text)
+        assert sr == SR and len(track) == cues[-1][1]
+        made = _done(server, 1)
+        silent = np.ones(len(track), bool)
+        for i, (start, end) in enumerate(cues):
+            take = sf.read(made[i], dtype="int16")[0]
+            assert len(take) == end - start and (track[start:end] == take).all()
+            silent[start:end] = False
+        assert not track[silent].any()
+
+        # Click cue 2, edit its line, make it again: only that take changes.
+        before = {i: Path(p).read_bytes() for i, p in made.items()}
+        page.locator("#dub-table [data-testid='cell-1-4']").click()
+        page.wait_for_function("() => !document.querySelector('#dub-regen')?.disabled")
+        page.locator("#dub-cue-text textarea").fill("再见，第二句。")
+        page.locator("#dub-regen").click()
+        page.wait_for_function("() => document.querySelector('#dub-table')?.innerText.includes('再见，第二句。')",
+                               timeout=JOB_TIMEOUT_MS)
+        _wait_done(page, 5)
+        after = {i: Path(p).read_bytes() for i, p in _done(server, 1).items()}
+        assert after[1] != before[1] and all(after[i] == before[i] for i in (0, 2, 3, 4))
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-dub.png"), full_page=True)
+        if os.environ.get("INDEXTTS_UPDATE_README_SCREENSHOT") == "1":
+            page.screenshot(path=str(REPO / "assets" / "dub.png"), clip={"x": 0, "y": 0, "width": 1400,
+                                                                            "height": 1000})
+
+        # A longer job; kill the app once two cues are made.
+        long = tmp_path / "long.srt"
+        long.write_text(_srt(12), encoding="utf-8")
+        page.locator("#dub-file input[type=file]").set_input_files(str(long))
+        page.locator("#dub-start").click()
+        deadline = time.monotonic() + JOB_TIMEOUT_MS / 1000
+        while len(_done(server, 2)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.process.kill()
+        server.process.wait(timeout=10)
+        page.context.close()
+        kept = {i: Path(p).read_bytes() for i, p in _done(server, 2).items()}
+        assert 2 <= len(kept) < 12
+    finally:
+        server.stop()
+
+    server = start_app(tiny_model_dir, workdir)  # same output folder: the job resumes by itself
+    try:
+        deadline = time.monotonic() + JOB_TIMEOUT_MS / 1000
+        while len(_done(server, 2)) < 12 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        done = _done(server, 2)
+        assert len(done) == 12
+        assert {i: Path(done[i]).read_bytes() for i in kept} == kept
+        page = _open(browser, server)
+        _tab(page, "Dub subtitles")
+        page.locator("#dub-job input").click()
+        page.get_by_role("option", name="#2 long").click()
+        _wait_done(page, 12)
+        page.context.close()
+    finally:
+        server.stop()
