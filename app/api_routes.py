@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from indextts_core.serve import api_key_from_env, build_context
+from indextts_core.serve import api_key_from_env, private_roots
 
 from . import controller as ctl
 
@@ -41,11 +41,22 @@ class ControllerEngine:
             raise EngineUnavailableError(f"no engine to speak with: {detail}; try again later") from None
 
 
-def api_context(args: argparse.Namespace, ctx: Any) -> Any | None:
-    """The API's context for the app, or ``None`` (with a warning) when it must stay off:
-    listening beyond this computer without an API key."""
+class _DubTabRunner:
+    """The Dub tab's job runner as the API's: a job posted over HTTP runs in the same queue."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+
+    def submit(self, job_id: int) -> None:
+        self.runner.start(job_id)
+
+
+def api_context(args: argparse.Namespace, ctx: Any, ui: Any) -> Any | None:
+    """The API's context for the app: its engine, and the Voices and Dub tabs' library, jobs and
+    runner. ``None`` (with a warning) when it must stay off: listening beyond this computer
+    without an API key."""
     from indextts_core.errors import InvalidOptionError
-    from indextts_core.server import ApiSettings
+    from indextts_core.server import ApiContext, ApiSettings
 
     try:
         settings = ApiSettings(api_key=api_key_from_env(args.api_key), bind_host=args.host)
@@ -54,8 +65,11 @@ def api_context(args: argparse.Namespace, ctx: Any) -> Any | None:
             raise SystemExit(f"error: {e}") from None
         log.warning("the HTTP API is off: %s", e)
         return None
-    return build_context(ControllerEngine(ctx.controller), ctx.dirs.output_dir, settings,
-                         model_dir=ctx.controller.model_dir, is_test_model=ctx.controller.is_test_model)
+    dub = ui.jobs.dubbing
+    return ApiContext(engine=ControllerEngine(ctx.controller), voices=dub.library, settings=settings, jobs=dub.store,
+                      runner=_DubTabRunner(dub.runner), is_test_model=ctx.controller.is_test_model,
+                      private_roots=private_roots(ctx.dirs.output_dir, ctx.controller.model_dir,
+                                                  cache=ctx.dirs.cache_dir))
 
 
 def routes(api_ctx: Any) -> list[Any]:
@@ -71,7 +85,4 @@ def serve_alone(api_ctx: Any, args: argparse.Namespace) -> None:
 
     from indextts_core.serve import standalone_app
 
-    try:
-        uvicorn.run(standalone_app(api_ctx), host=args.host, port=args.port, log_level="warning")
-    finally:
-        api_ctx.runner.close()
+    uvicorn.run(standalone_app(api_ctx), host=args.host, port=args.port, log_level="warning")

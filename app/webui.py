@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"WARNING: listening on {args.host}: other computers on your network can use this app.", flush=True)
     from . import api_routes
 
-    api = api_routes.api_context(args, ctx)
+    api = api_routes.api_context(args, ctx, ui)
     if args.api_only:
         api_routes.serve_alone(api, args)
         return

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import batch, subtitles
 from .api_speech import EmotionRequest, SpeechRequest, options_from_json, to_options
 from .errors import InvalidOptionError
-from .jobs import CANCELLED, DONE, FAILED, JobStore, LocalWorker, TakeRequest, Worker
+from .jobs import CANCELLED, DONE, FAILED, RUNNING, JobStore, LocalWorker, TakeRequest, Worker
 from .options import EMOTIONS, SynthesisOptions
 
 log = logging.getLogger(__name__)
@@ -105,14 +105,6 @@ class JobRunner:
                 self._queue.append(job_id)
             self._cond.notify()
 
-    def state(self, job_id: int) -> str:
-        with self._cond:
-            if job_id == self._current:
-                return "running"
-            if job_id in self._queue:
-                return "queued"
-        return "idle"
-
     def close(self, timeout: float = 30.0) -> None:
         self._stop.set()
         with self._cond:
@@ -179,14 +171,14 @@ def create_job(store: JobStore, req: JobRequest, voices: Any, lookup: Callable[[
     return store.create("batch", req.title, items)
 
 
-def job_json(store: JobStore, job_id: int, runner: JobRunner | None, voice_names: dict[str, str],
-             public: Callable[[str], str], with_items: bool = True) -> dict[str, Any]:
+def job_json(store: JobStore, job_id: int, voice_names: dict[str, str], public: Callable[[str], str],
+             with_items: bool = True) -> dict[str, Any]:
+    """A job for a client: status, counts, and (``with_items``) every item, with voice names, never paths."""
     job = store.job(job_id)
     progress = store.progress(job_id)
     counts = progress.counts
     if not progress.is_complete:
-        status = runner.state(job_id) if runner is not None else "queued"
-        status = "queued" if status == "idle" else status
+        status = "running" if counts[RUNNING] else "queued"
     elif counts[DONE] == progress.total:
         status = "completed"
     elif counts[CANCELLED] and not counts[FAILED]:

@@ -47,8 +47,19 @@ def api_key_from_env(given: str | None) -> str | None:
 
 
 def output_folders(output_dir: Path) -> tuple[Path, Path]:
-    """Where the saved voices and the job database of an output folder live (the app uses the same)."""
-    return output_dir / "saved-voices", output_dir / "jobs"
+    """Where an output folder keeps saved voices and jobs: the web app's own layout, so ``serve``
+    and the app can share one folder (its Voices and Dub tabs list what the API made)."""
+    return output_dir / "voices" / "saved", output_dir / "takes" / "jobs"
+
+
+def private_roots(output_dir: Path, model_dir: Path | None, **more: Path) -> dict[str, str]:
+    """Folders never named to a client, with the words said instead."""
+    roots = {str(output_dir): "<output folder>", str(output_dir.resolve()): "<output folder>"}
+    if model_dir is not None:
+        roots[str(model_dir)] = "<model folder>"
+    for word, folder in more.items():
+        roots[str(folder)] = f"<{word} folder>"
+    return roots
 
 
 def build_context(engine: Any, output_dir: Path, settings: Any, *, model_dir: Path | None = None,
@@ -62,11 +73,8 @@ def build_context(engine: Any, output_dir: Path, settings: Any, *, model_dir: Pa
     voices_dir, jobs_dir = output_folders(output_dir)
     store = JobStore(jobs_dir)
     runner = local_runner(store, engine) if ray is None else JobRunner(store, ray)
-    roots = {str(output_dir.resolve()): "<output folder>", str(output_dir): "<output folder>"}
-    if model_dir is not None:
-        roots[str(model_dir)] = "<model folder>"
     ctx = ApiContext(engine=engine, voices=SavedVoices(voices_dir), settings=settings, jobs=store, runner=runner,
-                     private_roots=roots, is_test_model=is_test_model)
+                     private_roots=private_roots(output_dir, model_dir), is_test_model=is_test_model)
     runner.start()  # resumes what a previous run left unfinished
     return ctx
 

@@ -40,6 +40,7 @@ from .api_jobs import JobRequest, create_job, job_json
 from .api_speech import OutputFormat, PcmEncoder, SpeechRequest, encode_take, output_format, to_options, voice_name
 from .api_speech import wav_header as _wav_header
 from .errors import AudioError, IndexTTSError, InvalidOptionError, TextError
+from .files import zip_files
 from .options import SAMPLE_RATE
 from .serve import API_KEY_ENV, MAX_TEXT_CHARS
 
@@ -115,7 +116,7 @@ class ApiContext:
     voices: Any  # indextts_core.voices.SavedVoices
     settings: ApiSettings = field(default_factory=ApiSettings)
     jobs: Any = None  # indextts_core.jobs.JobStore, or None when jobs are not offered
-    runner: Any = None  # indextts_core.api_jobs.JobRunner that runs them
+    runner: Any = None  # runs submitted jobs: anything with ``submit(job_id)`` (api_jobs.JobRunner)
     # Folders whose names must never reach a client, with the word shown instead.
     private_roots: dict[str, str] = field(default_factory=dict)
     is_test_model: bool = False
@@ -540,7 +541,7 @@ def _job_routes(api: Any, ctx: ApiContext) -> None:
         return ctx.voices.paths()
 
     def describe(job_id: int, with_items: bool = True) -> dict[str, Any]:
-        return job_json(ctx.jobs, job_id, ctx.runner, names(), ctx.public, with_items)
+        return job_json(ctx.jobs, job_id, names(), ctx.public, with_items)
 
     @api.post("/jobs", status_code=201, summary="Queue a job: takes, a batch file, or subtitles to dub")
     def submit_job(req: JobRequest) -> dict:
@@ -576,8 +577,9 @@ def _job_routes(api: Any, ctx: ApiContext) -> None:
         fmt = format or ("wav" if job["kind"] == "dub" else "zip")
         headers = {"Content-Disposition": f'attachment; filename="job-{job_id}.{fmt}"'}
         if fmt == "zip":
+            # The manifest's error column may quote an engine message, so it is cleaned like any answer.
             manifest = ctx.public(batch.manifest(ctx.jobs, job_id, names()))
-            return Response(batch.zip_job(ctx.jobs, job_id, names(), {"manifest.csv": manifest}),
+            return Response(zip_files(batch.export_takes(ctx.jobs, job_id), {"manifest.csv": manifest}),
                             media_type="application/zip", headers=headers)
         if job["kind"] != "dub":
             raise ApiError(400, "only a dubbing job has a track; ask for format=zip", "invalid_value", "format")

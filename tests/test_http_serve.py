@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 
 from indextts_core.options import Sampling, SynthesisOptions, to_pcm16
+from indextts_core.voices import SavedVoices
 from tests.app_server import FAST, REPO, SPEAKER, AppServer, free_port, shared_app
 
 pytestmark = pytest.mark.slow
@@ -118,7 +119,7 @@ def test_serve_runs_a_job_like_the_engine(served, tts) -> None:
     z = zipfile.ZipFile(io.BytesIO(httpx.get(f"{url}/v1/jobs/{job_id}/result", headers=key).content))
     first, _ = sf.read(io.BytesIO(z.read("0001.wav")), dtype="int16")
     np.testing.assert_array_equal(first, in_process(tts, 5, "First line."))
-    assert (work / "out" / "jobs" / "jobs.sqlite3").is_file()
+    assert (work / "out" / "takes" / "jobs" / "jobs.sqlite3").is_file(), "the app's layout: it can share the folder"
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,8 @@ def test_the_app_serves_the_api_on_its_own_server(app: AppServer, tts) -> None:
                                      extra_body={"seed": 7, "options": OPTIONS})
     audio, _ = sf.read(io.BytesIO(wav.content), dtype="int16")
     np.testing.assert_array_equal(audio, in_process(tts, 7))
-    assert (app.output_dir / "saved-voices" / "voices.json").is_file()
+    saved = SavedVoices(app.output_dir / "voices" / "saved").get("Studio voice")
+    assert saved.clip.read_bytes() == SPEAKER.read_bytes(), "the Voices tab's library holds it"
 
 
 def test_api_only_serves_no_page(tmp_path: Path, tiny_model_dir: Path) -> None:
