@@ -556,3 +556,24 @@ def test_cancel_and_unfinished_results(served) -> None:
     assert job["status"] == "cancelled" and job["counts"]["done"] + job["counts"]["cancelled"] == 5
     listed = http.get(served.base_url + "/jobs").json()["data"]
     assert any(j["id"] == job_id and "items" not in j for j in listed)
+
+
+def test_the_apps_engine_without_weights_is_503(tmp_path: Path) -> None:
+    from app.api_routes import ControllerEngine
+    from app.controller import EngineController
+
+    controller = EngineController(tmp_path / "no-model", factory=FakeEngineForTests.from_pretrained,
+                                  allow_download=False)
+    controller.start()
+    assert controller.wait_ready(30) == "missing"
+    ctx = make_ctx(tmp_path)
+    ctx.engine = ControllerEngine(controller)
+    api = serve_api(ctx)
+    try:
+        client = openai.OpenAI(base_url=api.base_url, api_key="x", max_retries=0, timeout=60)
+        with pytest.raises(openai.APIStatusError) as e:
+            speak(client, response_format="wav")
+        assert e.value.status_code == 503 and "weights are missing" in e.value.message
+        assert str(tmp_path) not in e.value.response.text
+    finally:
+        api.stop()

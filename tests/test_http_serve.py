@@ -18,6 +18,7 @@ import openai
 import pytest
 import soundfile as sf
 
+from indextts_core.jobs import JobStore
 from indextts_core.options import Sampling, SynthesisOptions, to_pcm16
 from indextts_core.voices import SavedVoices
 from tests.app_server import FAST, REPO, SPEAKER, AppServer, free_port, shared_app
@@ -139,6 +140,20 @@ def test_the_app_serves_the_api_on_its_own_server(app: AppServer, tts) -> None:
     np.testing.assert_array_equal(audio, in_process(tts, 7))
     saved = SavedVoices(app.output_dir / "voices" / "saved").get("Studio voice")
     assert saved.clip.read_bytes() == SPEAKER.read_bytes(), "the Voices tab's library holds it"
+    # A job posted over HTTP runs in the Dub tab's queue, in its job store.
+    r = httpx.post(app.url + "/v1/jobs", timeout=60, json={"voice": "Studio voice", "options": OPTIONS,
+                                                           "items": [{"input": "First line.", "seed": 5}]})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 240
+    while (job := httpx.get(f"{app.url}/v1/jobs/{job_id}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+    assert job["status"] == "completed"
+    store = JobStore(app.output_dir / "takes" / "jobs")
+    (item,) = store.items(job_id)
+    audio, _ = sf.read(item.output, dtype="int16")
+    np.testing.assert_array_equal(audio, in_process(tts, 5, "First line."))
 
 
 def test_api_only_serves_no_page(tmp_path: Path, tiny_model_dir: Path) -> None:
