@@ -2,7 +2,7 @@
 
 :func:`create_api` builds the API as a FastAPI application mounted at ``/v1``: the web app
 mounts it on Gradio's own server (one process, one engine), and ``python -m indextts_core
-serve`` runs it alone (:func:`serve`). The engine is reached only through an
+serve`` runs it alone (:mod:`indextts_core.serve`). The engine is reached only through an
 :class:`EngineSource`, whose ``session()`` hands out the engine for one piece of work at a
 time, so the page, the API and jobs never run two takes at once on one model.
 
@@ -39,7 +39,7 @@ from . import batch, subtitles
 from .api_jobs import JobRequest, create_job, job_json
 from .api_speech import OutputFormat, PcmEncoder, SpeechRequest, encode_take, output_format, to_options, voice_name
 from .api_speech import wav_header as _wav_header
-from .errors import AudioError, IndexTTSError, InvalidOptionError, TextError
+from .errors import IndexTTSError, InvalidOptionError
 from .files import zip_files
 from .options import SAMPLE_RATE
 from .serve import API_KEY_ENV, MAX_TEXT_CHARS
@@ -185,7 +185,7 @@ def _status_of(exc: BaseException) -> tuple[int, str]:
         return 503, "out_of_memory"
     if isinstance(exc, EngineUnavailableError):
         return 503, "engine_unavailable"
-    if isinstance(exc, TextError | AudioError | InvalidOptionError | IndexTTSError):
+    if isinstance(exc, IndexTTSError):  # bad text, audio or option: the engine says which
         return 400, "invalid_value"
     return 500, "internal_error"
 
@@ -199,8 +199,8 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def api_error(ctx: ApiContext, exc: BaseException) -> ApiError:
     """The answer for an exception: engine and library errors keep their sentence, bugs do not."""
-    if isinstance(exc, ApiError):
-        return ApiError(exc.status, ctx.public(exc.message), exc.code, exc.param)
+    if isinstance(exc, ApiError):  # our own sentences name no file
+        return exc
     status, code = _status_of(exc)
     if status == 500:
         log.error("request failed", exc_info=exc)
