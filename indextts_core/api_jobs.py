@@ -143,13 +143,13 @@ def create_job(store: JobStore, req: JobRequest, voices: Any, lookup: Callable[[
     default = None if req.voice is None else str(lookup(req.voice).clip)
     saved = voices.list()
     paths = {v.name: str(v.clip) for v in saved}
+    emotions = {v.name: v.emotion for v in saved if v.emotion is not None}
     if req.subtitles is not None:
         cues = subtitles.parse(req.subtitles.encode("utf-8"), f"subtitles.{req.subtitle_format}")
-        plans = subtitles.plan(cues, paths, default, base, fit=req.fit)
+        plans = subtitles.plan(cues, paths, default, base, fit=req.fit, default_emotions=emotions)
         return subtitles.create_job(store, plans, req.title, req.fit)
     if req.batch is not None:
         rows = batch.read_rows(req.batch.encode("utf-8"), f"batch.{req.batch_format}")
-        emotions = {v.name: v.emotion for v in saved if v.emotion is not None}
         items = batch.requests(rows, paths, default, options=base, default_emotions=emotions,
                                max_items=MAX_API_ITEMS)
         return store.create("batch", req.title, items)

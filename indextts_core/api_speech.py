@@ -88,7 +88,8 @@ def voice_name(voice: str | VoiceRef) -> str:
     return voice.id if isinstance(voice, VoiceRef) else voice
 
 
-def _emotion(req: SpeechRequest, lookup: VoiceLookup) -> Emotion | None:
+def emotion_from_request(req: SpeechRequest, lookup: VoiceLookup) -> Emotion | None:
+    """The emotion a request asks for (``emotion`` or ``instructions``), or ``None`` for the default."""
     if req.instructions is not None and req.emotion is not None:
         raise InvalidOptionError("give the emotion with `emotion` or `instructions`, not both")
     if req.instructions is not None:
@@ -149,7 +150,7 @@ def to_options(req: SpeechRequest, lookup: VoiceLookup, default_emotion: Emotion
             raise InvalidOptionError(f"{field} and options.{name} both set the {name}; give one")
         changes[name] = value
 
-    emotion = _emotion(req, lookup)
+    emotion = emotion_from_request(req, lookup)
     if emotion is not None:
         take("emotion", emotion, "instructions" if req.instructions is not None else "emotion")
     elif "emotion" not in data and default_emotion is not None:

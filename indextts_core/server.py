@@ -37,7 +37,16 @@ from starlette.exceptions import HTTPException
 
 from . import batch, subtitles
 from .api_jobs import JobRequest, create_job, job_json
-from .api_speech import OutputFormat, PcmEncoder, SpeechRequest, encode_take, output_format, to_options, voice_name
+from .api_speech import (
+    OutputFormat,
+    PcmEncoder,
+    SpeechRequest,
+    emotion_from_request,
+    encode_take,
+    output_format,
+    to_options,
+    voice_name,
+)
 from .api_speech import wav_header as _wav_header
 from .errors import IndexTTSError, InvalidOptionError
 from .files import zip_files
@@ -120,8 +129,8 @@ class ApiContext:
     # Folders whose names must never reach a client, with the word shown instead.
     private_roots: dict[str, str] = field(default_factory=dict)
     is_test_model: bool = False
-    _waiting: int = 0
-    _waiting_lock: threading.Lock = field(default_factory=threading.Lock)
+    _waiting: int = field(default=0, init=False, repr=False)
+    _waiting_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def public(self, message: str) -> str:
         """``message`` without any path of this machine."""
@@ -589,8 +598,6 @@ def _job_routes(api: Any, ctx: ApiContext) -> None:
 
 
 def _form_emotion(raw: str | None, ctx: ApiContext) -> Any:
-    from .api_speech import _emotion
-
     if raw is None or not raw.strip():
         return None
     value: Any = raw.strip()
@@ -603,7 +610,7 @@ def _form_emotion(raw: str | None, ctx: ApiContext) -> Any:
         req = SpeechRequest(input="-", voice="-", emotion=value)
     except ValueError as e:
         raise ApiError(422, f"emotion: {str(e).splitlines()[-1].strip()}", "invalid_value", "emotion") from None
-    return _emotion(req, ctx.saved_voice)
+    return emotion_from_request(req, ctx.saved_voice)
 
 
 def mount(ctx: ApiContext) -> Any:
