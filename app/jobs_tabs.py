@@ -225,13 +225,14 @@ class JobTabs:
             job_id, plans = self.dubbing.create_dub(data.get(self.dub_file), voice, self.ui.settings_from(data),
                                                     data.get(self.dub_fit) or FIT_EXACT)
         except Exception as e:
-            return [self._fail(lang, e), gr.skip(), gr.skip()]
+            return [self._fail(lang, e), gr.skip(), gr.skip(), gr.skip()]
         flagged = [f"{p.cue.index} ({p.speed_ratio:.2f}x)" for p in plans if p.uncomfortable]
         text = t(lang, "dub.created", n=len(plans))
         if flagged:
             text += " " + t(lang, "dub.flagged", cues=", ".join(flagged))
+        # The file is now a job: the upload box is emptied for the next one.
         return [views.message("warn" if flagged else "ok", text),
-                gr.Dropdown(choices=self.dubbing.job_choices("dub"), value=job_id), gr.Timer(active=True)]
+                gr.Dropdown(choices=self.dubbing.job_choices("dub"), value=job_id), gr.Timer(active=True), None]
 
     def on_dub_job(self, lang: str, job_id: int | None) -> list[Any]:
         if job_id is None:
@@ -282,10 +283,10 @@ class JobTabs:
             voice = self.dubbing.default_voice(data.get(self.ui.voice), data.get(self.batch_voice) or None)
             job_id = self.dubbing.create_batch(data.get(self.batch_file), voice, self.ui.settings_from(data))
         except Exception as e:
-            return [self._fail(lang, e), gr.skip(), gr.skip()]
+            return [self._fail(lang, e), gr.skip(), gr.skip(), gr.skip()]
         n = self.dubbing.summary(job_id).progress.total
         return [views.message("ok", t(lang, "batch.created", n=n)),
-                gr.Dropdown(choices=self.dubbing.job_choices("batch"), value=job_id), gr.Timer(active=True)]
+                gr.Dropdown(choices=self.dubbing.job_choices("batch"), value=job_id), gr.Timer(active=True), None]
 
     def on_batch_job(self, lang: str, job_id: int | None) -> list[Any]:
         if job_id is None:
@@ -400,7 +401,7 @@ class JobTabs:
         shared = ui.form_inputs()
 
         self.dub_start.click(self.on_dub_start, shared | {self.dub_file, self.dub_voice, self.dub_fit},
-                             [self.dub_msg, self.dub_job, self.timer], **engine, **priv)
+                             [self.dub_msg, self.dub_job, self.timer, self.dub_file], **engine, **priv)
         self.dub_job.change(self.on_dub_job, [lang, self.dub_job], [self.dub_table, self.dub_progress], **priv)
         self.dub_table.select(self.on_dub_select, [lang, self.dub_job],
                               [self.dub_cue_audio, self.dub_cue_text, self.dub_row, self.dub_regen], **priv)
@@ -411,7 +412,7 @@ class JobTabs:
                              **engine, **priv)
 
         self.batch_start.click(self.on_batch_start, shared | {self.batch_file, self.batch_voice},
-                               [self.batch_msg, self.batch_job, self.timer], **engine, **priv)
+                               [self.batch_msg, self.batch_job, self.timer, self.batch_file], **engine, **priv)
         self.batch_job.change(self.on_batch_job, [lang, self.batch_job], [self.batch_table, self.batch_progress],
                               **priv)
         self.batch_table.select(self.on_batch_select, [self.batch_job], [self.batch_audio], **priv)

@@ -82,7 +82,8 @@ def ensure_test_model(folder: Path) -> Path:
     print(f"Building the tiny test checkpoint in {folder} (about 1 GB, only once) ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     tiny.build_checkpoint(folder)
-    print(f"Test checkpoint ready after {time.perf_counter() - t0:.0f} s.", file=sys.stderr, flush=True)
+    print(f"Test checkpoint ready after {time.perf_counter() - t0:.0f} s; against the golden checkpoint: "
+          f"{tiny.build_report(folder).summary()}.", file=sys.stderr, flush=True)
     return folder
 
 

@@ -16,6 +16,7 @@ def _cmd_make_test_model(args: argparse.Namespace) -> int:
 
     dest = tiny.build_checkpoint(Path(args.dir))
     print(f"wrote a tiny random-weight test checkpoint to {dest} (it produces noise, not speech)")
+    print(f"against the golden checkpoint: {tiny.build_report(dest).summary()}")
     return 0
 
 

@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app import controller as ctl
 from app.dubbing import MAX_UPLOAD_BYTES, Dubbing, DubbingError, export_options
 from app.handlers import AppContext
-from app.paths import AppDirs
 from app.settings import TakeSettings
 from indextts_core.batch import BatchError
 from indextts_core.errors import InvalidOptionError
@@ -24,41 +22,15 @@ from indextts_core.options import SAMPLE_RATE, Emotion
 from indextts_core.subtitles import SubtitleError
 from indextts_core.voices import VoiceLibraryError
 
+from . import test_app_units
 from .fake_engine import FakeEngineForTests
 from .golden import GOLDEN_DIR
+from .test_subtitles import SRT
 
 SPEAKER = GOLDEN_DIR / "audio" / "spk_librivox_0890_22k.wav"
 OTHER = GOLDEN_DIR / "audio" / "emo_librivox_0920_22k.wav"
 
-SRT = """1
-00:00:00,500 --> 00:00:01,750
-Anna: Good morning.
-
-2
-00:00:02,000 --> 00:00:03,250
-Ben: Morning! Coffee?
-
-3
-00:00:03,400 --> 00:00:04,000
-Anna: Please.
-
-4
-00:00:04,100 --> 00:00:06,084
-Ben: Here you go, careful.
-
-5
-00:00:06,500 --> 00:00:07,500
-Thanks a lot.
-"""
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, tiny_model_dir: Path) -> AppContext:
-    controller = ctl.EngineController(tiny_model_dir, factory=FakeEngineForTests.from_pretrained,
-                                      allow_download=False)
-    controller.start()
-    assert controller.wait_ready(30) == ctl.READY
-    return AppContext.create(AppDirs(tmp_path / "out", tmp_path / "cache"), controller)
+ctx = test_app_units.ctx  # the fixture: the app's context with the engine's test double
 
 
 @pytest.fixture
@@ -89,7 +61,7 @@ def test_a_five_cue_dub_with_two_voices_lands_each_cue_on_its_sample(tmp_path, c
     assert {c["seed"] for c in engine.calls} == {11}
     rows = dub.cue_rows("en", job)
     assert [r[3] for r in rows] == ["Anna", "Ben", "Anna", "Ben", ""] and {r[5] for r in rows} == {"done"}
-    assert rows[2][7].endswith("⚠")  # "Please." squeezed into 0.6 s is flagged
+    assert rows[2][7].endswith("⚠")  # "Please." stretched over 0.85 s is flagged
     files = dub.dub_results(job, export_options("wav16", "22050", None))
     track, sr = sf.read(files.track, dtype="int16")
     assert sr == SAMPLE_RATE and not files.result.missing
@@ -213,9 +185,9 @@ def test_the_page_has_the_dub_batch_and_voices_tabs(tmp_path, tiny_model_dir):
 
     args = webui.parse_args(["--model-dir", str(tiny_model_dir), "--output-dir", str(tmp_path / "o"),
                              "--cache-dir", str(tmp_path / "c")])
-    demo, ui, ctx = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
+    demo, ui, app = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"tab-dub", "tab-batch", "tab-voices", "dub-table", "batch-dl", "voices-table"} <= ids
-    assert ui.jobs.dubbing.store.folder == ctx.dirs.takes_dir / "jobs"
+    assert ui.jobs.dubbing.store.folder == app.dirs.takes_dir / "jobs"
     for key in ("dub.col.cue", "batch.col.file", "voices.col.name", "state.cancelled"):
         assert i18n.t("zh", key) != i18n.t("en", key)

@@ -14,6 +14,7 @@ from indextts_core.config import PreprocessParams, SpectParams
 from indextts_core.errors import AudioError
 
 from .golden import load_case
+from .parity import assert_stage
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +42,14 @@ def test_speaker_path_matches_golden(spk):
     a22, a16 = audio.load_speaker_audio(spk.speaker_path)
     assert a22.dtype == torch.float32 and a16.dtype == torch.float32
     assert max_diff(a22, spk.trace["A_spk_audio_22k"]) == 0.0  # librosa itself: exact
-    assert max_diff(a16, spk.trace["A_spk_audio_16k"]) <= 1e-6
+    assert_stage("A_spk_audio_16k", a16, spk.trace["A_spk_audio_16k"])
 
 
 def test_emotion_path_matches_golden(spk, emo):
     # spk_only: the speaker file re-read through the emotion path; emo_audio: its own clip.
-    assert max_diff(audio.load_emotion_audio(spk.speaker_path), spk.trace["A_emo_audio_16k"]) == 0.0
-    assert max_diff(audio.load_emotion_audio(emo.emotion_path), emo.trace["A_emo_audio_16k"]) == 0.0
+    # librosa resamples with soxr, whose SIMD paths may differ in the last bits between CPUs.
+    assert_stage("A_emo_audio_16k", audio.load_emotion_audio(spk.speaker_path), spk.trace["A_emo_audio_16k"])
+    assert_stage("A_emo_audio_16k", audio.load_emotion_audio(emo.emotion_path), emo.trace["A_emo_audio_16k"])
 
 
 def test_prompts_are_cut_to_15_seconds(tmp_path):
@@ -112,7 +114,7 @@ def test_audio_errors(tmp_path):
 
 def test_resample_from_recorded_22k(spk):
     y = audio.resample(t(spk.trace["A_spk_audio_22k"]), 22050, 16000)
-    assert max_diff(y, spk.trace["A_spk_audio_16k"]) <= 1e-6
+    assert_stage("A_spk_audio_16k", y, spk.trace["A_spk_audio_16k"])
 
 
 @pytest.mark.parametrize(("orig", "new"), [(22050, 16000), (44100, 16000), (16000, 22050), (48000, 22050)])
@@ -141,7 +143,7 @@ def test_resample_length_rounds_like_torchaudio():
 def test_ref_mel_matches_golden(spk):
     mel = audio.mel_spectrogram(t(spk.trace["A_spk_audio_22k"]))
     assert mel.shape == (1, 80, spk.trace["A_spk_audio_22k"].shape[1] // 256)
-    assert max_diff(mel, spk.trace["A_ref_mel"]) <= 1e-4
+    assert_stage("A_ref_mel", mel, spk.trace["A_ref_mel"])
 
 
 def test_mel_fmax_follows_the_reference_rule(spk):
@@ -155,9 +157,9 @@ def test_mel_fmax_follows_the_reference_rule(spk):
 
 def test_campplus_fbank_matches_golden(spk):
     fb = audio.kaldi_fbank(t(spk.trace["A_spk_audio_16k"]))
-    assert max_diff(fb, spk.trace["A_campplus_fbank"]) <= 5e-3
+    assert_stage("A_campplus_fbank", fb, spk.trace["A_campplus_fbank"])
     feat = (fb - fb.mean(dim=0, keepdim=True)).unsqueeze(0)
-    assert max_diff(feat, spk.trace["A_campplus_feat"]) <= 5e-3
+    assert_stage("A_campplus_feat", feat, spk.trace["A_campplus_feat"])
 
 
 @pytest.mark.parametrize(("case", "prefix"), [("spk_only", "A_spk"), ("spk_only", "A_emo"),
@@ -165,7 +167,7 @@ def test_campplus_fbank_matches_golden(spk):
 def test_seamless_features_match_golden(case, prefix):
     tr = load_case(case).trace
     feats, mask = audio.seamless_features(t(tr[f"{prefix}_audio_16k"]))
-    assert max_diff(feats, tr[f"{prefix}_fe_features"]) <= 2e-3
+    assert_stage(f"{prefix}_fe_features", feats, tr[f"{prefix}_fe_features"])
     assert np.array_equal(mask.numpy(), tr[f"{prefix}_fe_mask"])
 
 

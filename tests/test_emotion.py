@@ -24,10 +24,8 @@ from indextts_core.emotion import (
 )
 from indextts_core.errors import CheckpointError, InvalidOptionError, ModelNotFoundError, TextError
 from indextts_core.options import Emotion
-from tests.golden import load_case
-
-EMOVEC_ATOL = 1e-5  # golden README, emotion vectors
-LOGITS_ATOL = 2e-2  # golden README, Qwen logits (float16)
+from tests.golden import load_case, needs_golden_weights
+from tests.parity import assert_stage
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +53,7 @@ def _vector_of(case) -> list[float]:
 # Golden cases
 
 
+@needs_golden_weights
 def test_emo_text_analysis(qwen):
     case = load_case("emo_text")
     result = qwen.analyze(case.inputs["emo_text"], max_new_tokens=case.inputs["qwen_max_new_tokens"],
@@ -62,8 +61,7 @@ def test_emo_text_analysis(qwen):
     assert result.chat_text == case.expected["qwen_chat_text"]
     assert result.input_ids.tolist() == case.trace["A_qwen_input_ids"].tolist()
     assert result.generated_ids.tolist() == case.trace["A_qwen_generated_ids"].tolist()
-    diff = (result.step_logits - torch.from_numpy(case.trace["A_qwen_step_logits"])).abs().max().item()
-    assert diff <= LOGITS_ATOL, f"step logits differ by {diff}"
+    assert_stage("A_qwen_step_logits", result.step_logits, case.trace["A_qwen_step_logits"])
     assert result.answer == case.expected["qwen_decoded"][0]
     assert result.values == case.expected["qwen_emotion_dict"]
     assert list(result.values) == list(EMOTIONS)
@@ -89,8 +87,7 @@ def test_vector_blend_matches_golden(name, matrices, cfg):
     for got, key in ((emovec_mat, "A_emovec_mat"), (emovec, "A_emovec_used")):
         ref = torch.from_numpy(case.trace[key])
         assert got.shape == ref.shape and got.dtype == torch.float32
-        diff = (got - ref).abs().max().item()
-        assert diff <= EMOVEC_ATOL, f"{key} differs by {diff}"
+        assert_stage(key, got, ref)
 
 
 # ---------------------------------------------------------------------------------------

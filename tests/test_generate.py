@@ -27,7 +27,7 @@ from indextts_core.generate import (
 )
 from indextts_core.models.gpt import UnifiedVoice, load_gpt
 from indextts_core.options import Sampling
-from tests.golden import CASES, load_case
+from tests.golden import CASES, load_case, needs_golden_weights
 
 SEGMENTS = [(case, seg) for case in CASES for seg in range(load_case(case).expected["n_segments"])]
 INF = float("inf")
@@ -51,6 +51,7 @@ def spk_prefix() -> torch.Tensor:
 # -- golden greedy codes --------------------------------------------------------------------------
 
 
+@needs_golden_weights
 @pytest.mark.parametrize("case,seg", SEGMENTS, ids=[f"{c}-{s}" for c, s in SEGMENTS])
 def test_greedy_codes_match_golden(model, case, seg):
     """The harness's settings: greedy, repetition penalty 10 (seeing ids 1 and the start code), 80 codes."""
@@ -63,6 +64,7 @@ def test_greedy_codes_match_golden(model, case, seg):
     assert result.stopped == g.expected["stopped_naturally"][seg]
 
 
+@needs_golden_weights
 def test_generate_from_conditioning_matches_golden(model):
     g = load_case("emo_audio")
     conds = model.conditioning(t(g.trace["A_spk_cond_latent"]), t(g.trace["A_emovec_used"]))

@@ -1,37 +1,25 @@
 """Every golden case end to end through the CLI: text and wav in, every stage tensor out.
 
 The engine computes everything from the voice clip and the text; codes and other integer
-outputs must be identical, float stages within the bundle's end-to-end tolerances (about
-ten times its per-stage ones), the final wav within 32 LSB.
+outputs must be identical (semantic codes may flip at recorded near ties, counted), float
+stages within the bundle's end-to-end tolerances (``tests.parity.E2E_ATOL``), the final wav
+within 32 LSB.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from indextts_core.cli import main
-from tests.golden import CASES, GOLDEN_DIR, load_case
+from tests.golden import CASES, GOLDEN_DIR, load_case, needs_golden_weights
+from tests.parity import E2E_ATOL, EXACT, assert_noise_convention, assert_stage, code_flips
 
-EXACT = ("A_ref_semantic_codes", "A_codes_raw", "A_codes", "A_text_ids", "A_emo_matrix_index", "A_qwen_input_ids",
-         "A_qwen_generated_ids", "A_spk_fe_mask", "A_emo_fe_mask", "A_cfm_noise")
-# End-to-end absolute tolerances per stage (bundle README, "Tolerances": ten times the stage values).
-ATOL = {
-    "A_spk_audio_22k": 1e-6, "A_emo_audio_16k": 1e-6, "A_spk_audio_16k": 1e-5,
-    "A_spk_fe_features": 2e-2, "A_emo_fe_features": 2e-2,
-    "A_spk_w2v_feat": 1e-2, "A_emo_w2v_feat": 1e-2,
-    "A_ref_semantic_emb": 1e-4, "A_ref_mel": 1e-3,
-    "A_campplus_fbank": 5e-2, "A_campplus_feat": 5e-2, "A_style": 1e-4,
-    "A_prompt_condition": 1e-3,
-    "A_emo_vec_from_emo_audio": 1e-4, "A_emo_vec_from_spk_audio": 1e-4, "A_emovec_merged": 1e-4,
-    "A_emovec_mat": 1e-4, "A_emovec_used": 1e-4, "A_emo_weight_vector": 1e-7, "A_qwen_emotion_vector": 1e-7,
-    "A_qwen_step_logits": 2e-2,
-    "A_spk_cond_latent": 1e-3, "A_gpt_prefix_embeds": 1e-3,
-    "A_gpt_latent": 1e-3, "A_s2mel_gpt_layer_out": 1e-3, "A_s2mel_vq2emb": 1e-4,
-    "A_lr_out": 1e-3, "A_dit_step0_out": 1e-3, "A_mel_full": 1e-2, "A_mel": 1e-2, "A_wav": 1e-3,
-    "A_wav_int16": 32,
-}
+pytestmark = needs_golden_weights
 
 
 def _cli_args(case, out, trace, model_dir, device) -> list[str]:
@@ -61,20 +49,28 @@ def test_case_end_to_end(name, tiny_model_dir, test_device, tmp_path):
         ours = {k: z[k] for k in z.files}
 
     assert set(case.trace) <= set(ours), f"missing trace keys: {sorted(set(case.trace) - set(ours))}"
+    flipped = code_flips(ours["A_ref_semantic_codes"], case.trace["A_ref_semantic_codes"],
+                         case.expected["diag_ref_code_margins"])
+    if flipped.size:
+        warnings.warn(f"{name}: semantic codes flipped at near-tie frames {flipped.tolist()}", stacklevel=1)
     for key, ref in case.trace.items():
         got = ours[key]
         stage = key.split("__seg")[0]
         assert got.size == ref.size, (key, got.shape, ref.shape)
         got = got.reshape(ref.shape)
-        if stage in EXACT:
+        if stage == "A_ref_semantic_codes":
+            continue  # compared above
+        if stage == "A_cfm_noise":
+            seg = int(key.split("__seg")[1]) if "__seg" in key else 0
+            assert_noise_convention(torch.from_numpy(got), ref, case.expected["cfm_noise_seeds"][seg])
+        elif stage in EXACT:
             np.testing.assert_array_equal(got, ref, err_msg=key)
         else:
-            diff = np.abs(got.astype(np.float64) - ref.astype(np.float64)).max() if ref.size else 0.0
-            assert diff <= ATOL[stage], f"{key}: max abs diff {diff:.3g} > {ATOL[stage]:g}"
+            assert_stage(stage, got, ref, e2e=True, key=key)
 
     wav, sr = sf.read(out, dtype="int16")
     golden, golden_sr = sf.read(case.wav_path, dtype="int16")
     assert sr == golden_sr == 22050 and wav.shape == golden.shape == (case.expected["wav_samples"],)
-    assert np.abs(wav.astype(np.int32) - golden.astype(np.int32)).max() <= 32
+    assert np.abs(wav.astype(np.int32) - golden.astype(np.int32)).max() <= E2E_ATOL["A_wav_int16"]
     assert case.expected["code_lengths"] == [int(ours[case.key("A_codes", s)].shape[-1])
                                             for s in range(case.expected["n_segments"])]

@@ -13,7 +13,8 @@ from indextts_core.config import ConditionModuleConfig, GPTConfig, load_config
 from indextts_core.errors import CheckpointError, InvalidOptionError, TextError
 from indextts_core.models.conformer import ConformerEncoder, sinusoid_table
 from indextts_core.models.gpt import UnifiedVoice, load_gpt
-from tests.golden import CASES, load_case
+from tests.golden import CASES, load_case, needs_golden_weights
+from tests.parity import assert_stage
 
 SEGMENTS = [(case, seg) for case in CASES for seg in range(load_case(case).expected["n_segments"])]
 IDS = [f"{c}-{s}" for c, s in SEGMENTS]
@@ -21,11 +22,6 @@ IDS = [f"{c}-{s}" for c, s in SEGMENTS]
 
 def t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a))
-
-
-def max_diff(ours: torch.Tensor, ref: np.ndarray) -> float:
-    assert tuple(ours.shape) == ref.shape
-    return (ours.float() - t(ref).float()).abs().max().item()
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +34,17 @@ def segments(case: str) -> range:
     return range(load_case(case).expected["n_segments"])
 
 
+@needs_golden_weights
 @pytest.mark.parametrize("case", CASES)
 def test_speaker_latent(model, case):
     g = load_case(case)
     with torch.inference_mode():
         latent = model.get_conditioning(t(g.trace["A_spk_w2v_feat"]))
     for seg in segments(case):  # recorded once per segment; the inputs are the same
-        assert max_diff(latent, g.trace[g.key("A_spk_cond_latent", seg)]) <= 1e-4
+        assert_stage("A_spk_cond_latent", latent, g.trace[g.key("A_spk_cond_latent", seg)])
 
 
+@needs_golden_weights
 @pytest.mark.parametrize("case", CASES)
 def test_emotion_vectors(model, case):
     g = load_case(case)
@@ -58,11 +56,12 @@ def test_emotion_vectors(model, case):
         from_spk = model.get_emovec(spk)
         merged = model.merge_emovec(spk, emo, alpha)
     for seg in segments(case):
-        assert max_diff(from_emo, g.trace[g.key("A_emo_vec_from_emo_audio", seg)]) <= 1e-5
-        assert max_diff(from_spk, g.trace[g.key("A_emo_vec_from_spk_audio", seg)]) <= 1e-5
-        assert max_diff(merged, g.trace[g.key("A_emovec_merged", seg)]) <= 1e-5
+        assert_stage("A_emo_vec_from_emo_audio", from_emo, g.trace[g.key("A_emo_vec_from_emo_audio", seg)])
+        assert_stage("A_emo_vec_from_spk_audio", from_spk, g.trace[g.key("A_emo_vec_from_spk_audio", seg)])
+        assert_stage("A_emovec_merged", merged, g.trace[g.key("A_emovec_merged", seg)])
 
 
+@needs_golden_weights
 @pytest.mark.parametrize("case,seg", SEGMENTS, ids=IDS)
 def test_prefix_and_latent(model, case, seg):
     g = load_case(case)
@@ -73,8 +72,8 @@ def test_prefix_and_latent(model, case, seg):
         latent = model.latent(conds, t(k("A_text_ids")), t(k("A_codes")))
     assert conds.shape == (1, 34, model.cfg.model_dim)
     assert model.prefix_padding(t(k("A_text_ids"))) == 0
-    assert max_diff(prefix, k("A_gpt_prefix_embeds")) <= 1e-4
-    assert max_diff(latent, k("A_gpt_latent")) <= 1e-4
+    assert_stage("A_gpt_prefix_embeds", prefix, k("A_gpt_prefix_embeds"))
+    assert_stage("A_gpt_latent", latent, k("A_gpt_latent"))
 
 
 def test_prefix_strips_text_ids_0_and_1(model):

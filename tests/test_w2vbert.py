@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -14,7 +13,8 @@ from indextts_core import layout
 from indextts_core.errors import CheckpointError, ConfigError
 from indextts_core.models.w2vbert import W2VBert, W2VBertConfig, load_w2vbert
 
-from .golden import load_case
+from .golden import load_case, needs_golden_weights
+from .parity import assert_stage
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +22,7 @@ def w2v(tiny_model_dir):
     return load_w2vbert(tiny_model_dir)
 
 
+@needs_golden_weights
 @pytest.mark.parametrize(("case", "prefix"), [("spk_only", "A_spk"), ("emo_audio", "A_emo")])
 def test_normalised_layer17_matches_golden(w2v, case, prefix):
     tr = load_case(case).trace
@@ -29,7 +30,7 @@ def test_normalised_layer17_matches_golden(w2v, case, prefix):
         out = w2v(torch.from_numpy(tr[f"{prefix}_fe_features"]), torch.from_numpy(tr[f"{prefix}_fe_mask"]))
     ref = tr[f"{prefix}_w2v_feat"]
     assert out.shape == ref.shape and out.dtype == torch.float32
-    assert float(np.abs(out.numpy() - ref).max()) <= 1e-3
+    assert_stage(f"{prefix}_w2v_feat", out, ref)
 
 
 def test_tiny_model_has_the_indextts_depth(w2v):

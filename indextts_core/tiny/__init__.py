@@ -7,20 +7,26 @@ exists so that tests and the app can run without the 6-7 GB download.
 
 The weights follow the golden bundle's ``golden-rule-v1``: each tensor is drawn from a
 ``torch.Generator`` seeded with ``crc32("salt|file|key")`` and scaled by its fan-in, so
-any machine rebuilds bit-identical files from ``manifest.json`` alone. Buffers are the
-values the official modules compute at construction (sinusoidal tables, filter taps),
-recomputed here; BatchNorm statistics come from the same rule.
+a machine whose ``torch.randn`` takes the reference path (x86 with AVX2 or AVX-512 and
+the torch the golden bundle was made with) rebuilds bit-identical files from
+``manifest.json`` alone. Elsewhere (scalar kernels, ARM, another torch) a few last bits
+differ; the folder is still a valid test model, and :func:`build_report` says so, so that
+only the golden parity tests skip. Buffers that are not random (sinusoidal tables,
+frequencies, filter taps) ship as exact values in ``buffers.npz``; BatchNorm statistics
+come from the rule.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import math
 import shutil
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +37,9 @@ log = logging.getLogger(__name__)
 RECIPE_DIR = Path(__file__).resolve().parent
 MANIFEST_PATH = RECIPE_DIR / "manifest.json"
 SMALL_FILES_DIR = RECIPE_DIR / "model"
+BUFFERS_PATH = RECIPE_DIR / "buffers.npz"
 MARKER_FILE = "TEST_MODEL.txt"
+REPORT_FILE = "TEST_MODEL.json"
 
 # Output projections of attention blocks are scaled down so random attention stays peaky
 # (see the golden bundle README, "Why the factors").
@@ -71,40 +79,15 @@ def rule_param(salt: str, file: str, key: str, shape: list[int]) -> torch.Tensor
     return v
 
 
-def _sinusoid_table(length: int, dim: int) -> torch.Tensor:
-    """wenet's absolute positional table: sin on even channels, cos on odd ones. (1, L, D)"""
-    position = torch.arange(0, length).unsqueeze(1)
-    div_term = torch.exp(torch.arange(0, dim, 2) * -(math.log(10000.0) / dim))
-    pe = torch.zeros(length, dim)
-    pe[:, 0::2] = torch.sin(position * div_term)
-    pe[:, 1::2] = torch.cos(position * div_term)
-    return pe.unsqueeze(0)
+def rule_buffer(salt: str, file: str, key: str, shape: list[int], dtype: torch.dtype,
+                sha256_16: str) -> torch.Tensor:
+    """A buffer's value: BatchNorm stats from the rule, every other buffer from the shipped table.
 
-
-def _timestep_freqs(dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
-    half = dim // 2
-    return torch.exp(-math.log(max_period) * torch.arange(0, half, dtype=torch.float32) / half)
-
-
-def _kaiser_sinc_taps(cutoff: float = 0.25, half_width: float = 0.3, taps: int = 12) -> torch.Tensor:
-    """Low-pass FIR taps of BigVGAN's anti-aliased activations. (1, 1, taps)"""
-    half = taps // 2
-    atten = 2.285 * (half - 1) * math.pi * (4 * half_width) + 7.95
-    if atten > 50.0:
-        beta = 0.1102 * (atten - 8.7)
-    elif atten >= 21.0:
-        beta = 0.5842 * (atten - 21) ** 0.4 + 0.07886 * (atten - 21.0)
-    else:
-        beta = 0.0
-    window = torch.kaiser_window(taps, beta=beta, periodic=False)
-    time = torch.arange(-half, half) + 0.5 if taps % 2 == 0 else torch.arange(taps) - half
-    filt = 2 * cutoff * window * torch.sinc(2 * cutoff * time)
-    filt /= filt.sum()
-    return filt.view(1, 1, taps)
-
-
-def rule_buffer(salt: str, file: str, key: str, shape: list[int], dtype: torch.dtype) -> torch.Tensor:
-    """A buffer's value: BatchNorm stats from the rule, everything else as the module builds it."""
+    The other buffers (sinusoidal tables, timestep frequencies, position indices, filter taps)
+    are what the official modules compute at construction with float32 ``sin``/``exp``, whose last
+    bit differs between CPU kernels and maths libraries; their exact values ship in
+    ``buffers.npz``, keyed by the manifest's digest, so every machine writes the same bytes.
+    """
     gen = lambda: torch.Generator().manual_seed(_seed(salt, file, key))  # noqa: E731
     if key.endswith("running_mean"):
         return 0.1 * torch.randn(shape, generator=gen(), dtype=torch.float32)
@@ -112,22 +95,24 @@ def rule_buffer(salt: str, file: str, key: str, shape: list[int], dtype: torch.d
         return 0.5 + torch.rand(shape, generator=gen(), dtype=torch.float32)
     if key.endswith("num_batches_tracked"):
         return torch.zeros(shape, dtype=torch.int64)
-    if key.endswith("pos_enc.pe"):
-        return _sinusoid_table(shape[1], shape[2])
-    if key.endswith("input_pos"):
-        return torch.arange(shape[0], dtype=dtype)
-    if key.endswith("freqs"):
-        return _timestep_freqs(2 * shape[0])
-    if key.endswith(".filter"):
-        return _kaiser_sinc_taps(taps=shape[-1])
-    raise KeyError(f"no rule for buffer {file}|{key}")
+    table = _shipped_buffers()
+    if sha256_16 not in table:
+        raise KeyError(f"no shipped value for buffer {file}|{key} (digest {sha256_16}) in {BUFFERS_PATH}")
+    value = torch.from_numpy(table[sha256_16].copy())
+    if list(value.shape) != list(shape) or value.dtype != dtype:
+        raise ValueError(f"shipped value for {file}|{key} is {value.dtype}{list(value.shape)}, "
+                         f"the manifest says {dtype}{list(shape)}")
+    return value
+
+
+@functools.cache
+def _shipped_buffers() -> dict[str, np.ndarray]:
+    with np.load(BUFFERS_PATH) as z:
+        return {name: z[name] for name in z.files}
 
 
 def tensor_digest(t: torch.Tensor) -> str:
     return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16]
-
-
-BufferSource = Callable[[str, str, list[int], torch.dtype], torch.Tensor]
 
 
 def _nest(flat: Mapping[str, torch.Tensor], depth: int) -> dict:
@@ -141,16 +126,40 @@ def _nest(flat: Mapping[str, torch.Tensor], depth: int) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class BuildReport:
+    """How a built folder compares with the golden checkpoint the manifest describes.
+
+    ``differing`` lists the rule-made tensors whose bytes are not the manifest's: this machine's
+    ``torch.randn`` (its CPU kernel set or torch version) draws another last bit. Such a folder
+    is a perfectly good test model, but not the golden one, so the golden parity tests skip on it.
+    """
+
+    tensors: int
+    differing: tuple[str, ...]
+    torch_version: str
+    cpu_capability: str
+
+    @property
+    def golden_identical(self) -> bool:
+        return not self.differing
+
+    def summary(self) -> str:
+        if self.golden_identical:
+            return f"all {self.tensors} tensors equal the golden checkpoint bit for bit"
+        return (f"{len(self.differing)} of {self.tensors} rule-made tensors differ from the golden digests "
+                f"in their last bits (torch {self.torch_version}, CPU kernels {self.cpu_capability}: another "
+                f"random stream); fine as a test model, but the golden parity tests will skip on it")
+
+
 def build_checkpoint(dest: str | Path, *, manifest: dict | None = None,
-                     small_files: str | Path = SMALL_FILES_DIR,
-                     buffers: Mapping[str, np.ndarray] | None = None,
-                     verify: bool = True) -> Path:
+                     small_files: str | Path = SMALL_FILES_DIR) -> Path:
     """Write the rule-defined checkpoint folder to ``dest`` and return it.
 
-    ``buffers`` maps ``"<file>|<key>"`` to recorded buffer values (the golden bundle's
-    ``buffers.npz``); without it buffers are recomputed. With ``verify`` every tensor's
-    digest is checked against the manifest, so a torch whose random stream differs is
-    caught here rather than as mysterious numeric drift later.
+    It never refuses to build: the weights are noise by design, so a last-bit difference in
+    torch's random stream is reported (a log line and ``TEST_MODEL.json``, see
+    :func:`build_report`), not raised. The folder's layout, names and shapes are the released
+    ones on every machine.
     """
     from safetensors.torch import save_file
 
@@ -158,21 +167,22 @@ def build_checkpoint(dest: str | Path, *, manifest: dict | None = None,
     salt = manifest["salt"]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    (dest / MARKER_FILE).unlink(missing_ok=True)  # a half-written folder is never taken for a built one
     shutil.copytree(small_files, dest, dirs_exist_ok=True)
-    mismatched: list[str] = []
+    differing: list[str] = []
+    count = 0
     for file, spec in manifest["files"].items():
         tensors: dict[str, torch.Tensor] = {}
         for key, info in spec["keys"].items():
             dtype = _DTYPES[info["dtype"]]
             if info["kind"] == "param":
                 t = rule_param(salt, file, key, info["shape"]).to(dtype)
-            elif buffers is not None and f"{file}|{key}" in buffers:
-                t = torch.from_numpy(np.array(buffers[f"{file}|{key}"])).to(dtype)
             else:
-                t = rule_buffer(salt, file, key, info["shape"], dtype).to(dtype)
-            if verify and tensor_digest(t) != info["sha256_16"]:
-                mismatched.append(f"{file}|{key}")
+                t = rule_buffer(salt, file, key, info["shape"], dtype, info["sha256_16"]).to(dtype)
+            if tensor_digest(t) != info["sha256_16"]:
+                differing.append(f"{file}|{key}")
             tensors[key] = t
+            count += 1
         path = dest / file
         path.parent.mkdir(parents=True, exist_ok=True)
         if spec["format"] == "safetensors":
@@ -182,16 +192,35 @@ def build_checkpoint(dest: str | Path, *, manifest: dict | None = None,
             save_file(tensors, str(path), metadata=meta)
         else:
             torch.save(_nest(tensors, spec["nesting"]), path)
-        log.info("wrote %s (%d tensors)", path, len(tensors))
-    if mismatched:
-        raise RuntimeError(f"{len(mismatched)} tensors differ from the manifest digests "
-                           f"(first: {mismatched[:3]}); this torch's random stream may differ "
-                           "from the one the recipe was made with")
+        log.debug("wrote %s (%d tensors)", path, len(tensors))
+    report = BuildReport(tensors=count, differing=tuple(differing), torch_version=torch.__version__,
+                         cpu_capability=torch.backends.cpu.get_cpu_capability())
+    (dest / REPORT_FILE).write_text(json.dumps(
+        {"golden_identical": report.golden_identical, "tensors": report.tensors,
+         "differing": list(report.differing), "torch_version": report.torch_version,
+         "cpu_capability": report.cpu_capability}, indent=1), encoding="utf-8")
     (dest / MARKER_FILE).write_text(
         "This folder is a tiny random-weight IndexTTS-2 test checkpoint built by "
-        "`python -m indextts_core make-test-model`.\nIt produces noise, not speech.\n",
-        encoding="utf-8")
+        "`python -m indextts_core make-test-model`.\nIt produces noise, not speech.\n"
+        f"Against the golden checkpoint: {report.summary()}.\n", encoding="utf-8")
+    log.info("test checkpoint in %s: %s", dest, report.summary())
     return dest
+
+
+def build_report(model_dir: str | Path) -> BuildReport | None:
+    """What :func:`build_checkpoint` found when it wrote ``model_dir`` (None: not a test model).
+
+    Folders from before the report existed were only ever marked after every digest matched.
+    """
+    model_dir = Path(model_dir)
+    if not is_test_model(model_dir):
+        return None
+    path = model_dir / REPORT_FILE
+    if not path.is_file():
+        return BuildReport(tensors=0, differing=(), torch_version="unknown", cpu_capability="unknown")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return BuildReport(tensors=int(data["tensors"]), differing=tuple(data["differing"]),
+                       torch_version=str(data["torch_version"]), cpu_capability=str(data["cpu_capability"]))
 
 
 def is_test_model(model_dir: str | Path) -> bool:

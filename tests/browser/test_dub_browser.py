@@ -20,7 +20,8 @@ import pytest
 import soundfile as sf
 
 from ..app_server import ARTIFACTS, REPO, SPEAKER, AppServer, start_app
-from .test_app_browser import CHROMIUM, CHROMIUM_ARGS, audio_href, fast_settings, upload_voice
+from . import test_app_browser
+from .test_app_browser import audio_href, fast_settings, upload_voice
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -34,7 +35,7 @@ def _srt(n: int) -> str:
     for i in range(n):
         start, end = 0.3 + i * 0.9, 0.3 + i * 0.9 + 0.4 + 0.05 * i
         who = ("Anna: ", "Ben: ", "")[i % 3]
-        cues.append(f"{i + 1}\n{_ts(start)} --> {_ts(end)}\n{who}你好，第{i + 1}句。\n")
+        cues.append(f"{i + 1}\n{_ts(start)} --> {_ts(end)}\n{who}Hello, this is line {i + 1}.\n")
     return "\n".join(cues)
 
 
@@ -57,24 +58,12 @@ def _done(server: AppServer, job: int) -> dict[int, str]:
     return dict(rows)
 
 
+browser = test_app_browser.browser  # the fixture: Debian's chromium under Playwright
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dub-app")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        reason = "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must install it before the browser tests run")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _open(browser, server: AppServer):
@@ -96,6 +85,23 @@ def _save_voice(page, name: str, clip: Path) -> None:
     page.locator("#voices-save").click()
     page.wait_for_function("(n) => document.querySelector('#voices-message')?.innerText.includes(n)",
                            arg=f"Saved “{name}”")
+
+
+def dub_screenshot(page) -> None:
+    """The README picture: the Dub tab from the tab bar down, cues and track (small palette PNG)."""
+    from PIL import Image
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    raw = ARTIFACTS / "browser-dub.png"
+    page.screenshot(path=str(raw), full_page=True)
+    full = Image.open(raw).convert("RGB")
+    top = round(page.locator("#tabs").bounding_box()["y"] + page.evaluate("() => window.scrollY")) - 8
+    part = full.crop((0, max(top, 0), full.width, full.height))
+    small = part.resize((1120, round(part.height * 1120 / part.width)), Image.LANCZOS)
+    small = small.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    small.save(ARTIFACTS / "dub.png", optimize=True)
+    if os.environ.get("INDEXTTS_UPDATE_README_SCREENSHOT"):
+        small.save(REPO / "assets" / "dub.png", optimize=True)
 
 
 def _wait_done(page, n: int) -> None:
@@ -143,18 +149,14 @@ def test_dub_five_cues_two_voices_regenerate_then_survive_a_kill(browser, workdi
         before = {i: Path(p).read_bytes() for i, p in made.items()}
         page.locator("#dub-table [data-testid='cell-1-4']").click()
         page.wait_for_function("() => !document.querySelector('#dub-regen')?.disabled")
-        page.locator("#dub-cue-text textarea").fill("再见，第二句。")
+        page.locator("#dub-cue-text textarea").fill("Goodbye, line two.")
         page.locator("#dub-regen").click()
-        page.wait_for_function("() => document.querySelector('#dub-table')?.innerText.includes('再见，第二句。')",
+        page.wait_for_function("() => document.querySelector('#dub-table')?.innerText.includes('Goodbye, line two.')",
                                timeout=JOB_TIMEOUT_MS)
         _wait_done(page, 5)
         after = {i: Path(p).read_bytes() for i, p in _done(server, 1).items()}
         assert after[1] != before[1] and all(after[i] == before[i] for i in (0, 2, 3, 4))
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "browser-dub.png"), full_page=True)
-        if os.environ.get("INDEXTTS_UPDATE_README_SCREENSHOT") == "1":
-            page.screenshot(path=str(REPO / "assets" / "dub.png"), clip={"x": 0, "y": 0, "width": 1400,
-                                                                            "height": 1000})
+        dub_screenshot(page)
 
         # A longer job; kill the app once two cues are made.
         long = tmp_path / "long.srt"
