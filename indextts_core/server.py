@@ -371,6 +371,21 @@ class _StreamWork:
         self._stop.set()
 
 
+class _TakeResponse(StreamingResponse):
+    """A streamed take that stops the take as soon as the response ends, also when the client
+    hangs up (the body's iterator is not closed then, so it cannot be relied on)."""
+
+    def __init__(self, content: Iterator[bytes], work: _StreamWork, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._work = work
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._work.close()
+
+
 def _usage(result: Any) -> dict[str, int]:
     tokens = sum(s.num_tokens for s in result.segments)
     codes = sum(s.num_codes for s in result.segments)
@@ -494,8 +509,8 @@ def create_api(ctx: ApiContext) -> Any:
             work.close()
             raise first[1]
         sse = req.stream_format == "sse"
-        return StreamingResponse(_stream_bytes(first, work, fmt, ctx, sse), headers=headers,
-                                 media_type="text/event-stream" if sse else fmt.media_type)
+        return _TakeResponse(_stream_bytes(first, work, fmt, ctx, sse), work, headers=headers,
+                             media_type="text/event-stream" if sse else fmt.media_type)
 
     # -- saved voices ---------------------------------------------------------------------------
     def voice_json(v: Any) -> dict[str, Any]:

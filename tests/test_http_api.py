@@ -578,3 +578,32 @@ def test_the_apps_engine_without_weights_is_503(tmp_path: Path) -> None:
         assert str(tmp_path) not in e.value.response.text
     finally:
         api.stop()
+
+
+def test_a_client_that_hangs_up_frees_the_engine(served, client, fake, monkeypatch) -> None:
+    real = fake.stream
+    made = []
+
+    def slow(*args, **kwargs):
+        run = real(*args, **kwargs)
+
+        class Slow:
+            result = None
+
+            def __iter__(self):
+                for segment in run:
+                    time.sleep(0.2)
+                    made.append(segment.index)
+                    yield segment
+        return Slow()
+
+    monkeypatch.setattr(fake, "stream", slow)
+    text = " ".join(f"w{i}" for i in range(40))  # 40 segments of one token: 8 s in all
+    with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="Anna", input=text, response_format="pcm",
+            extra_body={"options": {"segment_tokens": 1}}) as r:
+        next(r.iter_bytes())
+    lock = served.ctx.engine._lock
+    assert lock.acquire(timeout=5), "the engine is free again soon after the client left"
+    lock.release()
+    assert len(made) < 40, "the take stopped instead of running to its end"
