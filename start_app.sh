@@ -35,6 +35,7 @@ install_reqs requirements.txt
 if [ "${1:-}" = "--test" ]; then
     shift
     install_reqs requirements-dev.txt
+    install_reqs requirements-ray.txt  # the optional Ray extra has a test of its own
     set +e
     "$PY" -m pytest "$@"
     rc=$?

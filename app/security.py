@@ -24,12 +24,14 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+from indextts_core.hosts import hostname, same_origin
 
 log = logging.getLogger(__name__)
 
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 API_PREFIX = "/gradio_api"
+# The HTTP API (``/v1``, :mod:`indextts_core.server`) checks its own callers (Host, Origin, key, sizes).
+HTTP_API_PREFIX = "/v1/"
 # POST routes a client without the page key may use; the ones that start a handler are checked
 # further against the public API (by name in the path or by ``fn_index`` in the body).
 _NAMED_RUN_ROUTES = ("/call/v2/", "/call/", "/run/", "/api/")
@@ -57,23 +59,9 @@ def public_api(demo: Any) -> PublicApi:
     return PublicApi(frozenset(i for i, _ in fns), frozenset(fn.api_name for _, fn in fns if fn.api_name))
 
 
-def allowed_hosts(bind_host: str) -> frozenset[str] | None:
-    """Host names the app answers to; ``None`` (any) when it listens on every interface."""
-    if bind_host in ("0.0.0.0", "::", ""):
-        return None
-    return LOCAL_HOSTS | {bind_host.strip("[]").lower()}
-
-
 def new_page_key() -> str:
     """A fresh per-launch secret for the page cookie."""
     return secrets.token_urlsafe(32)
-
-
-def _hostname(value: str) -> str | None:
-    try:
-        return urlsplit("//" + value).hostname
-    except ValueError:
-        return None
 
 
 def _cookies(header: str) -> dict[str, str]:
@@ -117,11 +105,11 @@ class LocalOnlyMiddleware:
         await self.app(scope, receive, send)
 
     def _site_refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[str, int] | None:
-        host = _hostname(headers.get("host", ""))
+        host = hostname(headers.get("host", ""))
         if self.hosts is not None and (host is None or host.lower() not in self.hosts):
             return "This app only answers requests addressed to this computer.", 403
         origin = headers.get("origin")
-        if origin is not None and not _same_origin(origin, headers.get("host", "")):
+        if origin is not None and not same_origin(origin, headers.get("host", "")):
             return "Requests from other web sites are refused.", 403
         site = headers.get("sec-fetch-site")
         navigating = scope.get("method") == "GET" and headers.get("sec-fetch-mode") == "navigate"
@@ -138,6 +126,8 @@ class LocalOnlyMiddleware:
         if scope["type"] != "http" or scope.get("method") != "POST":
             return None, receive
         path = scope.get("path", "")
+        if path.startswith(HTTP_API_PREFIX):
+            return None, receive
         route = path[len(API_PREFIX):] if path.startswith(API_PREFIX + "/") else path
         private = ("This part of the app belongs to the page and is not part of the API.", 403)
         if route in _OPEN_POST_ROUTES or route.startswith("/stream/"):
@@ -165,14 +155,6 @@ class LocalOnlyMiddleware:
             await send(message)
 
         return wrapped
-
-
-def _same_origin(origin: str, host_header: str) -> bool:
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    # The origin must name exactly the address the page was loaded from.
-    return parts.netloc.lower() == host_header.lower()
 
 
 def _fn_index(body: bytes) -> int | None:

@@ -41,6 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-download", action="store_true", help="never download weights (offline use)")
     p.add_argument("--no-streaming", action="store_true",
                    help="play segments one by one instead of streaming (streaming needs ffmpeg)")
+    p.add_argument("--api-key", default=None,
+                   help="key for the HTTP API at /v1 (clients send 'Authorization: Bearer KEY'; default: "
+                        "$INDEXTTS_API_KEY); required for the API when --host is not this computer")
+    p.add_argument("--api-only", action="store_true", help="serve the HTTP API at /v1 without the web page")
     p.add_argument("--verbose", action="store_true", help="log details to the terminal")
     return p.parse_args(argv)
 
@@ -100,8 +104,10 @@ def launch_kwargs(args: argparse.Namespace, ui: Any, ctx: Any, demo: Any) -> dic
     out a copy of each file it shows under an unguessable name in its upload folder."""
     from starlette.middleware import Middleware
 
+    from indextts_core.hosts import allowed_hosts
+
     from .layout import CSS, head_html
-    from .security import LocalOnlyMiddleware, allowed_hosts, new_page_key, public_api
+    from .security import LocalOnlyMiddleware, new_page_key, public_api
 
     guard = Middleware(LocalOnlyMiddleware, hosts=allowed_hosts(args.host), api=lambda: public_api(demo),
                        cookie=f"indextts_page_{args.port}", key=new_page_key())
@@ -135,7 +141,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Takes are saved in: {ctx.dirs.output_dir}", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: listening on {args.host}: other computers on your network can use this app.", flush=True)
-    demo.launch(**launch_kwargs(args, ui, ctx, demo))
+    from . import api_routes
+
+    api = api_routes.api_context(args, ctx, ui)
+    if args.api_only:
+        api_routes.serve_alone(api, args)
+        return
+    kwargs = launch_kwargs(args, ui, ctx, demo)
+    if api is not None:
+        print(f"HTTP API: http://{args.host}:{args.port}/v1 (documentation at /v1/docs)", flush=True)
+        kwargs["app_kwargs"] = {**kwargs.get("app_kwargs", {}), "routes": api_routes.routes(api)}
+    demo.launch(**kwargs)
 
 
 if __name__ == "__main__":

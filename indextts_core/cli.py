@@ -183,6 +183,12 @@ def _read_text_file(path: Path) -> str:
         raise InvalidOptionError(f"cannot read the text file {path}: {e.strerror or e}") from None
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import run_from_args
+
+    return run_from_args(args)
+
+
 def _add_emotion_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("emotion (one source; default: the emotion of the voice clip)")
     g.add_argument("--emotion-audio", metavar="FILE", help="take the emotion from another clip")
@@ -423,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment-tokens", type=int, default=120, help="most BPE tokens per segment")
     p.add_argument("--dictionary", help="pronunciation dictionary (YAML, JSON or TSV)")
     p.set_defaults(func=_cmd_text)
+
+    from .serve import add_serve_arguments
+
+    p = command("serve", help="serve the HTTP API (OpenAI-compatible speech, saved voices, jobs) without the app",
+                description="Docs at http://HOST:PORT/v1/docs once it runs.")
+    add_serve_arguments(p)
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 
