@@ -41,16 +41,6 @@ class ControllerEngine:
             raise EngineUnavailableError(f"no engine to speak with: {detail}; try again later") from None
 
 
-class _DubTabRunner:
-    """The Dub tab's job runner as the API's: a job posted over HTTP runs in the same queue."""
-
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-
-    def submit(self, job_id: int) -> None:
-        self.runner.start(job_id)
-
-
 def api_context(args: argparse.Namespace, ctx: Any, ui: Any) -> Any | None:
     """The API's context for the app: its engine, and the Voices and Dub tabs' library, jobs and
     runner. ``None`` (with a warning) when it must stay off: listening beyond this computer
@@ -67,7 +57,7 @@ def api_context(args: argparse.Namespace, ctx: Any, ui: Any) -> Any | None:
         return None
     dub = ui.jobs.dubbing
     return ApiContext(engine=ControllerEngine(ctx.controller), voices=dub.library, settings=settings, jobs=dub.store,
-                      runner=_DubTabRunner(dub.runner), is_test_model=ctx.controller.is_test_model,
+                      runner=dub.runner, is_test_model=ctx.controller.is_test_model,
                       private_roots=private_roots(ctx.dirs.output_dir, ctx.controller.model_dir,
                                                   cache=ctx.dirs.cache_dir))
 

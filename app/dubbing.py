@@ -2,14 +2,12 @@
 
 It uses only the engine's public modules (``indextts_core.jobs``, ``subtitles``, ``batch``,
 ``voices``, ``export``). Jobs live in one SQLite file under the takes folder, so a job survives
-a restart of the app; :class:`JobRunner` runs them on one background thread, and each take holds
-the engine only while it is made, so the Create tab can still be used between two takes.
+a restart of the app; one :class:`indextts_core.jobs.JobRunner` runs them on a background thread.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,18 @@ from typing import Any
 from indextts_core import batch, subtitles
 from indextts_core.errors import IndexTTSError, InvalidOptionError
 from indextts_core.export import ExportOptions
-from indextts_core.jobs import CANCELLED, DONE, FAILED, PENDING, RUNNING, JobStore, LocalWorker, Progress
+from indextts_core.jobs import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    JobRunner,
+    JobStore,
+    LocalWorker,
+    Progress,
+    SessionEngine,
+)
 from indextts_core.options import Duration, Emotion, SynthesisOptions
 from indextts_core.voices import SavedVoice, SavedVoices
 
@@ -44,87 +53,6 @@ def jobs_dir(ctx: AppContext) -> Path:
 
 def saved_voices_dir(ctx: AppContext) -> Path:
     return ctx.dirs.voices_dir / "saved"
-
-
-class _TakeByTake:
-    """The engine as a job worker sees it: each take holds the controller's session on its own."""
-
-    def __init__(self, controller: ctl.EngineController) -> None:
-        self.controller = controller
-
-    def synthesize(self, text: str, voice: str, options: SynthesisOptions | None = None) -> Any:
-        with self.controller.session() as engine:
-            return engine.synthesize(text, voice, options)
-
-
-class JobRunner:
-    """One background worker for all jobs of a store, started on demand, in the order asked."""
-
-    def __init__(self, store: JobStore, controller: ctl.EngineController) -> None:
-        self.store = store
-        self._engine = _TakeByTake(controller)
-        self._lock = threading.Lock()
-        self._queue: list[int] = []
-        self._current: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._idle = threading.Event()
-        self._idle.set()
-        self.errors: dict[int, str] = {}
-
-    def start(self, job_id: int) -> None:
-        with self._lock:
-            self.errors.pop(job_id, None)
-            if job_id != self._current and job_id not in self._queue:
-                self._queue.append(job_id)
-            if self._thread is None:
-                self._idle.clear()
-                self._thread = threading.Thread(target=self._loop, name="job-runner", daemon=True)
-                self._thread.start()
-
-    def stop(self, job_id: int) -> None:
-        """Stop after the take being made; the job's other items stay where they are."""
-        with self._lock:
-            if job_id in self._queue:
-                self._queue.remove(job_id)
-            if self._current == job_id:
-                self._stop.set()
-
-    def is_active(self, job_id: int) -> bool:
-        with self._lock:
-            return job_id == self._current or job_id in self._queue
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until no job is left to run (tests and shutdown)."""
-        return self._idle.wait(timeout)
-
-    def resume_interrupted(self) -> list[int]:
-        """Queue every job that still has items to make (the app stopped or crashed mid-job)."""
-        waiting = [j["id"] for j in self.store.jobs() if not self.store.progress(j["id"]).is_complete]
-        for job_id in waiting:
-            self.start(job_id)
-        return waiting
-
-    def _loop(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queue:
-                    self._thread = None
-                    self._idle.set()
-                    return
-                job_id = self._current = self._queue.pop(0)
-                self._stop.clear()
-            try:
-                LocalWorker(self._engine).run(self.store, job_id, stop=self._stop)
-            except ctl.EngineBusyError as e:
-                self.errors[job_id] = e.detail or e.state
-            except Exception as e:
-                # A bug: the item was handed back unfinished; say so on the page and keep the worker alive.
-                log.exception("job %d stopped by an unexpected error", job_id)
-                self.errors[job_id] = f"{type(e).__name__}: {e}"
-            finally:
-                with self._lock:
-                    self._current = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +86,10 @@ class Dubbing:
         self.ctx = ctx
         self.store = JobStore(jobs_dir(ctx))
         self.library = SavedVoices(saved_voices_dir(ctx))
-        self.runner = JobRunner(self.store, ctx.controller)
+        # One queue for the Dub and Batch tabs and the HTTP API's jobs; each take holds the engine
+        # only while it is made, so the Create tab can still be used between two takes.
+        self.runner = JobRunner(self.store, LocalWorker(SessionEngine(ctx.controller)),
+                                expected=(IndexTTSError, ctl.EngineBusyError))
 
     # -- voices -------------------------------------------------------------------------
     def voice_names(self) -> list[str]:
@@ -227,7 +158,7 @@ class Dubbing:
         plans = subtitles.plan(cues, voices, voice, self._options(settings), fit, default_emotions=emotions)
         job_id = subtitles.create_job(self.store, plans, Path(name).stem, fit)
         if start:
-            self.runner.start(job_id)
+            self.runner.submit(job_id)
         return job_id, plans
 
     def create_batch(self, upload: str | None, voice: str | None, settings: TakeSettings,
@@ -237,7 +168,7 @@ class Dubbing:
         reqs = batch.requests(batch.read_rows(data, name), voices, voice, name, self._options(settings), emotions)
         job_id = self.store.create("batch", Path(name).stem, reqs)
         if start:
-            self.runner.start(job_id)
+            self.runner.submit(job_id)
         return job_id
 
     # -- following and steering jobs ----------------------------------------------------
@@ -269,7 +200,7 @@ class Dubbing:
 
     def resume(self, job_id: int) -> int:
         n = self.store.resume(job_id) + self.store.retry_failed(job_id)
-        self.runner.start(job_id)
+        self.runner.submit(job_id)
         return n
 
     def regenerate(self, job_id: int, index: int, text: str | None = None) -> None:
@@ -277,7 +208,7 @@ class Dubbing:
         text = None if text is None or not text.strip() or text == self.store.item(job_id, index).request.text \
             else text.strip()
         self.store.regenerate(job_id, index, text=text)
-        self.runner.start(job_id)
+        self.runner.submit(job_id)
 
     # -- dubbing results -------------------------------------------------------------------
     def cue_rows(self, lang: str, job_id: int) -> list[list[Any]]:

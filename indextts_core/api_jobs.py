@@ -2,8 +2,8 @@
 progress, the result, cancel.
 
 Jobs live in the :class:`indextts_core.jobs.JobStore` of the server's output folder, so a
-job survives a restart and is resumed by the next server. One :class:`JobRunner` thread runs
-them in order through a :class:`indextts_core.jobs.Worker`: the local worker takes the engine
+job survives a restart and is resumed by the next server. One :class:`indextts_core.jobs.JobRunner`
+thread runs them in order through a :class:`indextts_core.jobs.Worker`: the local worker takes the engine
 for one item at a time (speech requests go between items), a Ray worker spreads items over
 a cluster (:mod:`indextts_core.ray_worker`).
 """
@@ -11,7 +11,6 @@ a cluster (:mod:`indextts_core.ray_worker`).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -20,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import batch, subtitles
 from .api_speech import EmotionRequest, SpeechRequest, options_from_json, to_options
 from .errors import InvalidOptionError
-from .jobs import CANCELLED, DONE, FAILED, RUNNING, JobStore, LocalWorker, TakeRequest, Worker
-from .options import EMOTIONS, SynthesisOptions
+from .jobs import CANCELLED, DONE, FAILED, RUNNING, JobRunner, JobStore, LocalWorker, SessionEngine, TakeRequest
+from .options import EMOTIONS
 
 log = logging.getLogger(__name__)
 
@@ -64,73 +63,9 @@ class JobRequest(BaseModel):
                                                                   "(exact), or natural pace cut to the cue")
 
 
-class _SessionEngine:
-    """The engine as a worker sees it: each take takes the engine for itself alone."""
-
-    def __init__(self, source: Any) -> None:
-        self.source = source
-
-    def synthesize(self, text: str, voice: str, options: SynthesisOptions | None = None) -> Any:
-        with self.source.session() as engine:
-            return engine.synthesize(text, voice, options)
-
-
-class JobRunner:
-    """Runs submitted jobs one after another on a background thread."""
-
-    def __init__(self, store: JobStore, worker: Worker) -> None:
-        self.store = store
-        self.worker = worker
-        self._queue: list[int] = []
-        self._cond = threading.Condition()
-        self._current: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the thread, first queueing the jobs a previous run left unfinished."""
-        with self._cond:
-            if self._thread is not None:
-                return
-            for job in self.store.jobs():
-                if not self.store.progress(job["id"]).is_complete:
-                    self._queue.append(job["id"])
-            self._thread = threading.Thread(target=self._run, name="job-runner", daemon=True)
-            self._thread.start()
-
-    def submit(self, job_id: int) -> None:
-        self.start()
-        with self._cond:
-            if job_id not in self._queue and job_id != self._current:
-                self._queue.append(job_id)
-            self._cond.notify()
-
-    def close(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        with self._cond:
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._cond:
-                while not self._queue and not self._stop.is_set():
-                    self._cond.wait()
-                if self._stop.is_set():
-                    return
-                self._current = self._queue.pop(0)
-            try:
-                self.worker.run(self.store, self._current, self._stop)
-            except Exception:  # a bug in one job must not stop the others
-                log.exception("job %d stopped by an unexpected error", self._current)
-            finally:
-                with self._cond:
-                    self._current = None
-
-
 def local_runner(store: JobStore, engine_source: Any) -> JobRunner:
-    return JobRunner(store, LocalWorker(_SessionEngine(engine_source)))
+    """Jobs run in this process, one take at a time on ``engine_source``'s engine."""
+    return JobRunner(store, LocalWorker(SessionEngine(engine_source)))
 
 
 def create_job(store: JobStore, req: JobRequest, voices: Any, lookup: Callable[[str], Any]) -> int:

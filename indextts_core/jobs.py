@@ -361,3 +361,108 @@ class LocalWorker:
             if on_progress is not None:
                 on_progress(store.progress(job_id), store.item(job_id, item.index))
         return store.progress(job_id)
+
+
+class SessionEngine:
+    """An engine source (anything with ``session()``, such as the app's controller or the
+    server's engine) as a worker's engine: each take holds the engine only while it is made,
+    so other work (a take from the page, a speech request) can go between two items."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def synthesize(self, text: str, voice: str, options: SynthesisOptions | None = None) -> Any:
+        with self.source.session() as engine:
+            return engine.synthesize(text, voice, options)
+
+
+class JobRunner:
+    """Runs a store's jobs one after another on one background thread, in the order submitted.
+
+    The thread starts when there is work and ends when there is none. A job whose run stops on
+    an error keeps its unfinished items (they are handed back) and gets ``errors[job_id]``; the
+    runner goes on with the next job. ``expected`` are the errors that say the engine cannot
+    be used now (not ready, busy): they are reported without a traceback.
+    """
+
+    def __init__(self, store: JobStore, worker: Worker,
+                 expected: tuple[type[BaseException], ...] = (IndexTTSError,)) -> None:
+        self.store = store
+        self.worker = worker
+        self.expected = expected
+        self.errors: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._queue: list[int] = []
+        self._current: int | None = None
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def submit(self, job_id: int) -> None:
+        """Queue ``job_id`` (again) unless it is queued or running."""
+        with self._lock:
+            if self._closed:
+                raise InvalidOptionError("the job runner was closed")
+            self.errors.pop(job_id, None)
+            if job_id != self._current and job_id not in self._queue:
+                self._queue.append(job_id)
+            if self._thread is None:
+                self._idle.clear()
+                self._thread = threading.Thread(target=self._loop, name="job-runner", daemon=True)
+                self._thread.start()
+
+    def resume_interrupted(self) -> list[int]:
+        """Queue every job that still has items to make (the process stopped or crashed mid-job)."""
+        waiting = [j["id"] for j in self.store.jobs() if not self.store.progress(j["id"]).is_complete]
+        for job_id in waiting:
+            self.submit(job_id)
+        return waiting
+
+    def stop(self, job_id: int) -> None:
+        """Stop ``job_id`` after the take being made; its other items stay where they are."""
+        with self._lock:
+            if job_id in self._queue:
+                self._queue.remove(job_id)
+            if self._current == job_id:
+                self._stop.set()
+
+    def is_active(self, job_id: int) -> bool:
+        with self._lock:
+            return job_id == self._current or job_id in self._queue
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no job is left to run; False when ``timeout`` passed first."""
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop after the take being made and run nothing more (shutdown)."""
+        with self._lock:
+            self._closed = True
+            self._queue.clear()
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    self._idle.set()
+                    return
+                job_id = self._current = self._queue.pop(0)
+                if not self._closed:
+                    self._stop.clear()
+            try:
+                self.worker.run(self.store, job_id, self._stop)
+            except self.expected as e:
+                self.errors[job_id] = str(e) or type(e).__name__
+            except Exception as e:  # a bug in one job must not stop the others
+                log.exception("job %d stopped by an unexpected error", job_id)
+                self.errors[job_id] = f"{type(e).__name__}: {e}"
+            finally:
+                with self._lock:
+                    self._current = None

@@ -65,8 +65,8 @@ def private_roots(output_dir: Path, model_dir: Path | None, **more: Path) -> dic
 def build_context(engine: Any, output_dir: Path, settings: Any, *, model_dir: Path | None = None,
                   is_test_model: bool = False, ray: Any = None) -> ApiContext:
     """The API's context over an output folder; jobs run locally, or on Ray when ``ray`` is a worker."""
-    from .api_jobs import JobRunner, local_runner
-    from .jobs import JobStore
+    from .api_jobs import local_runner
+    from .jobs import JobRunner, JobStore
     from .server import ApiContext
     from .voices import SavedVoices
 
@@ -75,7 +75,7 @@ def build_context(engine: Any, output_dir: Path, settings: Any, *, model_dir: Pa
     runner = local_runner(store, engine) if ray is None else JobRunner(store, ray)
     ctx = ApiContext(engine=engine, voices=SavedVoices(voices_dir), settings=settings, jobs=store, runner=runner,
                      private_roots=private_roots(output_dir, model_dir), is_test_model=is_test_model)
-    runner.start()  # resumes what a previous run left unfinished
+    runner.resume_interrupted()  # what a previous run left unfinished
     return ctx
 
 

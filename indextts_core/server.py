@@ -118,7 +118,7 @@ class ApiContext:
     voices: Any  # indextts_core.voices.SavedVoices
     settings: ApiSettings = field(default_factory=ApiSettings)
     jobs: Any = None  # indextts_core.jobs.JobStore, or None when jobs are not offered
-    runner: Any = None  # runs submitted jobs: anything with ``submit(job_id)`` (api_jobs.JobRunner)
+    runner: Any = None  # runs submitted jobs: anything with ``submit(job_id)`` (jobs.JobRunner)
     # Folders whose names must never reach a client, with the word shown instead.
     private_roots: dict[str, str] = field(default_factory=dict)
     is_test_model: bool = False
