@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from indextts_core import batch, subtitles
 from indextts_core.errors import IndexTTSError, InvalidOptionError
@@ -53,6 +53,12 @@ def jobs_dir(ctx: AppContext) -> Path:
 
 def saved_voices_dir(ctx: AppContext) -> Path:
     return ctx.dirs.voices_dir / "saved"
+
+
+class ItemTake(NamedTuple):
+    audio: Path | None
+    text: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -228,14 +234,16 @@ class Dubbing:
                          it.request.text, _state_text(lang, it.state, it.error), made, fit])
         return rows
 
-    def item_audio(self, job_id: int, row: int) -> tuple[Path | None, str]:
-        """The take of the ``row``-th item (None until it is made) and its text."""
+    def item_audio(self, job_id: int, row: int) -> ItemTake:
+        """The take of the ``row``-th item (None until it is made), its text, and a key that
+        changes whenever another take of it is ready or it is being made again."""
         items = self.store.items(job_id)
         if not 0 <= row < len(items):
             raise DubbingError(f"job {job_id} has no row {row + 1}")
         it = items[row]
-        return (it.output if it.state == DONE and it.output is not None and it.output.is_file() else None,
-                it.request.text)
+        made = it.state == DONE and it.output is not None and it.output.is_file()
+        # Every run of an item claims it once more, so the attempt count names the take on disk.
+        return ItemTake(it.output if made else None, it.request.text, f"{job_id}/{row}/{it.attempts if made else '-'}")
 
     def dub_results(self, job_id: int, export: ExportOptions) -> subtitles.DubFiles:
         title = self.store.job(job_id)["title"]

@@ -18,8 +18,8 @@ from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE
 from indextts_core.subtitles import FIT_EXACT, FIT_NATURAL
 
 from . import views
-from .dubbing import Dubbing, export_options, export_take
-from .i18n import emotion_name, t
+from .dubbing import Dubbing, ItemTake, export_options, export_take
+from .i18n import detect_language, emotion_name, t
 
 if TYPE_CHECKING:
     from .layout import StudioUI
@@ -40,6 +40,15 @@ def _frame(lang: str, prefix: str, columns: tuple[str, ...], rows: list[list[Any
 
 def _row_of(evt: gr.SelectData) -> int | None:
     return evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+
+
+def _audio(take: ItemTake) -> str | None:
+    return None if take.audio is None else str(take.audio)
+
+
+def _panel_reset() -> list[Any]:
+    """The panel under a job's table with nothing picked: player, text, row, Make again, shown take."""
+    return [None, "", None, gr.Button(interactive=False), None]
 
 
 class JobTabs:
@@ -126,6 +135,7 @@ class JobTabs:
                 self.dub_regen = r(gr.Button(t(L, "dub.regen"), elem_id="dub-regen", interactive=False),
                                    Texts(value="dub.regen"), tip="dub.regen.tip")
         self.dub_row = gr.State(None)
+        self.dub_shown = gr.State(None)  # the key of the take in the cue player (see Dubbing.item_audio)
         r(gr.Markdown(t(L, "export.title")), Texts(value="export.title"))
         self.dub_format, self.dub_rate, self.dub_lufs = self._export_row(L, r, Texts, "dub")
         self.dub_build = r(gr.Button(t(L, "dub.build"), variant="primary", elem_id="dub-build"),
@@ -157,8 +167,17 @@ class JobTabs:
         self.batch_table = r(gr.Dataframe(_frame(L, "batch", BATCH_COLUMNS, []), interactive=False, wrap=True,
                                           label=t(L, "batch.table"), elem_id="batch-table"),
                              Texts(label="batch.table"), tip="batch.table.tip")
-        self.batch_audio = r(gr.Audio(type="filepath", interactive=False, label=t(L, "dub.cue.audio"),
-                                      elem_id="batch-audio"), Texts(label="dub.cue.audio"))
+        with gr.Row():
+            with gr.Column(scale=3):
+                self.batch_audio = r(gr.Audio(type="filepath", interactive=False, label=t(L, "dub.cue.audio"),
+                                              elem_id="batch-audio"), Texts(label="dub.cue.audio"))
+                self.batch_text = r(gr.Textbox(lines=2, label=t(L, "batch.line.text"), elem_id="batch-line-text"),
+                                    Texts(label="batch.line.text"), tip="batch.line.text.tip")
+            with gr.Column(scale=1):
+                self.batch_regen = r(gr.Button(t(L, "dub.regen"), elem_id="batch-regen", interactive=False),
+                                     Texts(value="dub.regen"), tip="batch.regen.tip")
+        self.batch_row = gr.State(None)
+        self.batch_shown = gr.State(None)
         r(gr.Markdown(t(L, "export.title")), Texts(value="export.title"))
         self.batch_format, self.batch_rate, self.batch_lufs = self._export_row(L, r, Texts, "batch")
         self.batch_build = r(gr.Button(t(L, "batch.build"), variant="primary", elem_id="batch-build"),
@@ -254,21 +273,17 @@ class JobTabs:
         text, fraction = self.dubbing.progress_text(lang, job_id)
         return [_frame(lang, "dub", DUB_COLUMNS, self.dubbing.cue_rows(lang, job_id)), _progress_html(text, fraction)]
 
-    def on_dub_select(self, lang: str, job_id: int | None, evt: gr.SelectData) -> list[Any]:
-        row = _row_of(evt)
-        if job_id is None or row is None:
-            return [None, "", None, gr.Button(interactive=False)]
-        audio, text = self.dubbing.item_audio(job_id, row)
-        return [None if audio is None else str(audio), text, row, gr.Button(interactive=True)]
+    def on_dub_job_change(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
+        """Another job picked: its cues, an empty cue panel, no track of the job before."""
+        return [*self.on_dub_job(lang, dub_job), *_panel_reset(), None, *[gr.DownloadButton(visible=False)] * 3,
+                gr.Timer(active=self._busy(dub_job, batch_job))]
 
     def on_dub_regen(self, lang: str, job_id: int | None, row: int | None, text: str) -> list[Any]:
-        if job_id is None or row is None:
-            return [views.message("warn", t(lang, "dub.pick")), gr.skip()]
-        try:
-            self.dubbing.regenerate(job_id, row, text)
-        except Exception as e:
-            return [self._fail(lang, e), gr.skip()]
-        return [views.message("info", t(lang, "dub.regen.queued", row=row + 1)), gr.Timer(active=True)]
+        msg, queued = self._regen(lang, job_id, row, text, "dub.pick")
+        if not queued:
+            return [msg, *[gr.skip()] * 5]
+        # The track and ZIP built before hold the old take of this cue: Build makes them again.
+        return [msg, gr.Timer(active=True), None, *[gr.DownloadButton(visible=False)] * 3]
 
     def on_dub_build(self, lang: str, job_id: int | None, fmt: str, rate: str, lufs: str | None) -> list[Any]:
         hidden = [gr.DownloadButton(visible=False)] * 3
@@ -309,12 +324,15 @@ class JobTabs:
         return [_frame(lang, "batch", BATCH_COLUMNS, self.dubbing.batch_rows(lang, job_id)),
                 _progress_html(text, fraction)]
 
-    def on_batch_select(self, job_id: int | None, evt: gr.SelectData) -> Any:
-        row = _row_of(evt)
-        if job_id is None or row is None:
-            return None
-        audio, _ = self.dubbing.item_audio(job_id, row)
-        return None if audio is None else str(audio)
+    def on_batch_job_change(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
+        return [*self.on_batch_job(lang, batch_job), *_panel_reset(), gr.DownloadButton(visible=False),
+                gr.Timer(active=self._busy(dub_job, batch_job))]
+
+    def on_batch_regen(self, lang: str, job_id: int | None, row: int | None, text: str) -> list[Any]:
+        msg, queued = self._regen(lang, job_id, row, text, "batch.pick")
+        if not queued:
+            return [msg, gr.skip(), gr.skip()]
+        return [msg, gr.Timer(active=True), gr.DownloadButton(visible=False)]
 
     def on_batch_build(self, lang: str, job_id: int | None, fmt: str, rate: str, lufs: str | None) -> list[Any]:
         if job_id is None:
@@ -335,6 +353,37 @@ class JobTabs:
                 gr.DownloadButton(value=str(path), visible=True)]
 
     # -- handlers: both jobs ----------------------------------------------------------------
+    def on_item_select(self, job_id: int | None, evt: gr.SelectData) -> list[Any]:
+        """A cue or line clicked: its take, its text, and Make again for it."""
+        row = _row_of(evt)
+        if job_id is None or row is None:
+            return _panel_reset()
+        take = self.dubbing.item_audio(job_id, row)
+        return [_audio(take), take.text, row, gr.Button(interactive=True), take.key]
+
+    def _player(self, job_id: int | None, row: int | None, shown: str | None) -> list[Any]:
+        """The picked item's take, sent only when another one is ready (or it is being made
+        again): a player given its value again would stop playing."""
+        if job_id is None or row is None:
+            return [gr.skip(), gr.skip()]
+        try:
+            take = self.dubbing.item_audio(job_id, row)
+        except IndexTTSError:  # the job or row is gone (another job was picked meanwhile)
+            return [None, None]
+        return [gr.skip(), gr.skip()] if take.key == shown else [_audio(take), take.key]
+
+    def _regen(self, lang: str, job_id: int | None, row: int | None, text: str, pick_key: str) -> tuple[str, bool]:
+        if job_id is None or row is None:
+            return views.message("warn", t(lang, pick_key)), False
+        try:
+            self.dubbing.regenerate(job_id, row, text)
+        except Exception as e:
+            return self._fail(lang, e), False
+        return views.message("info", t(lang, "dub.regen.queued", row=row + 1)), True
+
+    def _busy(self, *jobs: int | None) -> bool:
+        return any(self.dubbing.runner.is_active(j) for j in jobs if j is not None)
+
     def on_stop(self, lang: str, job_id: int | None) -> str:
         if job_id is None:
             return views.message("warn", t(lang, "jobs.pick"))
@@ -347,12 +396,23 @@ class JobTabs:
         self.dubbing.resume(job_id)
         return [views.message("info", t(lang, "jobs.resumed")), gr.Timer(active=True)]
 
-    def on_tick(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
+    def on_tick(self, lang: str, dub_job: int | None, batch_job: int | None, dub_row: int | None,
+                dub_shown: str | None, batch_row: int | None, batch_shown: str | None) -> list[Any]:
         # Asked before reading the tables: a job that ends in between still gets one more tick.
-        busy = any(self.dubbing.runner.is_active(j) for j in (dub_job, batch_job) if j is not None)
+        busy = self._busy(dub_job, batch_job)
         dub = self.on_dub_job(lang, dub_job) if dub_job is not None else [gr.skip(), gr.skip()]
         bat = self.on_batch_job(lang, batch_job) if batch_job is not None else [gr.skip(), gr.skip()]
-        return [*dub, *bat, gr.Timer(active=busy)]
+        return [*dub, *self._player(dub_job, dub_row, dub_shown), *bat,
+                *self._player(batch_job, batch_row, batch_shown), gr.Timer(active=busy)]
+
+    def on_page_load(self, request: gr.Request) -> list[Any]:
+        """Jobs and voices made since the app started (another tab, the CLI, the HTTP API), in
+        the language the page opens in."""
+        lang = detect_language(request.headers.get("accept-language") if request is not None else None)
+        voices = self._voice_choices(lang)
+        return [gr.Dropdown(choices=self.dubbing.job_choices("dub")),
+                gr.Dropdown(choices=self.dubbing.job_choices("batch")),
+                gr.Dropdown(choices=voices), gr.Dropdown(choices=voices)]
 
     def on_language(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
         """The tables and the voice pickers in the page's new language."""
@@ -432,20 +492,26 @@ class JobTabs:
 
         self.dub_start.click(self.on_dub_start, shared | {self.dub_file, self.dub_voice, self.dub_fit},
                              [self.dub_msg, self.dub_job, self.timer, self.dub_file], **engine, **priv)
-        self.dub_job.change(self.on_dub_job, [lang, self.dub_job], [self.dub_table, self.dub_progress], **priv)
-        self.dub_table.select(self.on_dub_select, [lang, self.dub_job],
-                              [self.dub_cue_audio, self.dub_cue_text, self.dub_row, self.dub_regen], **priv)
+        dub_panel = [self.dub_cue_audio, self.dub_cue_text, self.dub_row, self.dub_regen, self.dub_shown]
+        dub_built = [self.dub_track, self.dub_dl_track, self.dub_dl_zip, self.dub_dl_srt]
+        self.dub_job.change(self.on_dub_job_change, [lang, self.dub_job, self.batch_job],
+                            [self.dub_table, self.dub_progress, *dub_panel, *dub_built, self.timer], **priv)
+        self.dub_table.select(self.on_item_select, [self.dub_job], dub_panel, **priv)
         self.dub_regen.click(self.on_dub_regen, [lang, self.dub_job, self.dub_row, self.dub_cue_text],
-                             [self.dub_msg, self.timer], **priv)
+                             [self.dub_msg, self.timer, *dub_built], **priv)
         self.dub_build.click(self.on_dub_build, [lang, self.dub_job, self.dub_format, self.dub_rate, self.dub_lufs],
                              [self.dub_msg, self.dub_track, self.dub_dl_track, self.dub_dl_zip, self.dub_dl_srt],
                              **engine, **priv)
 
         self.batch_start.click(self.on_batch_start, shared | {self.batch_file, self.batch_voice},
                                [self.batch_msg, self.batch_job, self.timer, self.batch_file], **engine, **priv)
-        self.batch_job.change(self.on_batch_job, [lang, self.batch_job], [self.batch_table, self.batch_progress],
+        batch_panel = [self.batch_audio, self.batch_text, self.batch_row, self.batch_regen, self.batch_shown]
+        self.batch_job.change(self.on_batch_job_change, [lang, self.dub_job, self.batch_job],
+                              [self.batch_table, self.batch_progress, *batch_panel, self.batch_dl, self.timer],
                               **priv)
-        self.batch_table.select(self.on_batch_select, [self.batch_job], [self.batch_audio], **priv)
+        self.batch_table.select(self.on_item_select, [self.batch_job], batch_panel, **priv)
+        self.batch_regen.click(self.on_batch_regen, [lang, self.batch_job, self.batch_row, self.batch_text],
+                               [self.batch_msg, self.timer, self.batch_dl], **priv)
         self.batch_build.click(self.on_batch_build, [lang, self.batch_job, self.batch_format, self.batch_rate,
                                                      self.batch_lufs], [self.batch_msg, self.batch_dl],
                                **engine, **priv)
@@ -457,9 +523,13 @@ class JobTabs:
             job, msg = getattr(self, f"{prefix}_job"), getattr(self, f"{prefix}_msg")
             getattr(self, f"{prefix}_stop").click(self.on_stop, [lang, job], [msg], **priv)
             getattr(self, f"{prefix}_resume").click(self.on_resume, [lang, job], [msg, self.timer], **priv)
-        self.timer.tick(self.on_tick, [lang, self.dub_job, self.batch_job],
-                        [self.dub_table, self.dub_progress, self.batch_table, self.batch_progress, self.timer],
+        self.timer.tick(self.on_tick, [lang, self.dub_job, self.batch_job, self.dub_row, self.dub_shown,
+                                       self.batch_row, self.batch_shown],
+                        [self.dub_table, self.dub_progress, self.dub_cue_audio, self.dub_shown, self.batch_table,
+                         self.batch_progress, self.batch_audio, self.batch_shown, self.timer],
                         show_progress="hidden", **priv)
+        ui.demo.load(self.on_page_load, None, [self.dub_job, self.batch_job, self.dub_voice, self.batch_voice],
+                     **priv)
 
         lang.change(self.on_language, [lang, self.dub_job, self.batch_job],
                     [self.dub_table, self.dub_progress, self.batch_table, self.batch_progress, self.voices_table,

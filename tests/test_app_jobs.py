@@ -6,8 +6,11 @@ import csv
 import io
 import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
+import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
@@ -76,11 +79,11 @@ def test_a_five_cue_dub_with_two_voices_lands_each_cue_on_its_sample(tmp_path, c
         gaps[p.cue.start:p.cue.end] = False
     assert not track[gaps].any()
 
-    before = dub.item_audio(job, 0)[0].read_bytes()
-    assert dub.item_audio(job, 1)[1] == "Morning! Coffee?"
+    before = dub.item_audio(job, 0).audio.read_bytes()
+    assert dub.item_audio(job, 1).text == "Morning! Coffee?"
     dub.regenerate(job, 1, "Morning! Tea?")
     assert dub.runner.wait(30)
-    assert engine.calls[-1]["text"] == "Morning! Tea?" and dub.item_audio(job, 0)[0].read_bytes() == before
+    assert engine.calls[-1]["text"] == "Morning! Tea?" and dub.item_audio(job, 0).audio.read_bytes() == before
     again = dub.dub_results(job, export_options("flac", "48000", -16))
     assert again.track.suffix == ".flac" and sf.info(str(again.track)).samplerate == 48000
     assert "Ben: Morning! Tea?" in again.subtitles.read_text(encoding="utf-8")
@@ -213,3 +216,108 @@ def test_the_page_has_the_dub_batch_and_voices_tabs(tmp_path, tiny_model_dir):
     table, _, _, _, voices, picker, _ = ui.jobs.on_language("zh", None, None)
     assert list(table.columns)[:2] == ["序号", "开始（秒）"] and voices.columns[0] == "名字"
     assert picker.constructor_args["choices"][0] == ("创作页的音色", "")
+
+
+# -- the tabs' handlers on a built page: item panels, regenerate, what stays fresh ----------------
+
+SKIP = gr.skip()
+
+
+@dataclass
+class _Click:
+    """What Gradio hands a table's select handler: the clicked cell (row, column)."""
+
+    index: list[int]
+
+
+@pytest.fixture
+def page(tmp_path, tiny_model_dir):
+    from app import webui
+
+    args = webui.parse_args(["--model-dir", str(tiny_model_dir), "--output-dir", str(tmp_path / "o"),
+                             "--cache-dir", str(tmp_path / "c")])
+    _demo, ui, app = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
+    app.controller.start()
+    assert app.controller.wait_ready(30) == "ready"
+    ui.jobs.dubbing.save_voice("Anna", str(SPEAKER))
+    ui.jobs.dubbing.save_voice("Ben", str(OTHER), "sad", 0.5)
+    return ui.jobs, app
+
+
+def test_a_batch_line_is_made_again_and_its_player_follows(tmp_path, page):
+    jobs, app = page
+    d = jobs.dubbing
+    job = d.create_batch(_file(tmp_path, "lines.csv", "text,voice\nOne.,Anna\nTwo.,Ben\nThree.,\n"), str(SPEAKER),
+                         TakeSettings(seed=3))
+    assert d.runner.wait(30)
+    _table, _progress, *panel, dl, timer = jobs.on_batch_job_change("en", None, job)
+    assert panel[:3] == [None, "", None] and panel[4] is None and not dl.visible and not timer.active
+    audio, text, row, button, shown = jobs.on_item_select(job, _Click([1, 2]))
+    assert text == "Two." and row == 1 and button.interactive
+    before = Path(audio).read_bytes()
+    assert before == d.store.item(job, 1).output.read_bytes()
+
+    def batch_player(shown: str | None) -> list:
+        out = jobs.on_tick("en", None, job, None, None, 1, shown)
+        assert out[:4] == [SKIP] * 4  # no dub job picked: that tab is left alone
+        return out[6:8]
+
+    assert batch_player(shown) == [SKIP, SKIP]  # nothing new: a playing take is not interrupted
+    msg, timer, dl = jobs.on_batch_regen("en", job, 1, "Two, edited.")
+    assert "Row 2 will be made again" in msg and timer.active and not dl.visible
+    assert d.runner.wait(30)
+    audio, fresh = batch_player(shown)
+    assert fresh != shown and Path(audio).read_bytes() != before
+    assert batch_player(fresh) == [SKIP, SKIP]
+    engine = app.controller._engine
+    assert engine.calls[-1]["text"] == "Two, edited." and engine.calls[-1]["seed"] != 3
+    assert [r[2] for r in d.batch_rows("en", job)] == ["One.", "Two, edited.", "Three."]
+    with zipfile.ZipFile(d.batch_zip(job, export_options("wav16", "22050", ""))) as z:
+        manifest = list(csv.DictReader(io.StringIO(z.read("manifest.csv").decode())))
+    assert manifest[1]["text"] == "Two, edited." and manifest[0]["seed"] == "3"
+    assert "Click a line" in jobs.on_batch_regen("en", job, None, "")[0]
+
+
+def test_a_cue_made_again_empties_its_player_then_shows_the_new_take(tmp_path, page):
+    jobs, app = page
+    d = jobs.dubbing
+    job, _ = d.create_dub(_file(tmp_path, "scene.srt", SRT), str(SPEAKER), TakeSettings(), "exact")
+    assert d.runner.wait(30)
+    out = jobs.on_dub_build("en", job, "wav16", "22050", "")
+    assert out[1] is not None and all(b.visible for b in out[2:])
+    _audio, _text, row, _button, shown = jobs.on_item_select(job, _Click([0, 4]))
+    with app.controller.session():  # the engine is busy: the cue waits to be made again
+        msg, timer, track, *downloads = jobs.on_dub_regen("en", job, row, "")
+        assert "Row 1 will be made again" in msg
+        # The track built before still holds the old take of the cue: it is taken away.
+        assert timer.active and track is None and not any(b.visible for b in downloads)
+        out = jobs.on_tick("en", job, None, row, shown, None, None)
+        assert out[2:4] == [None, f"{job}/0/-"] and out[-1].active
+        assert out[0].iloc[0, 5] in ("waiting", "making")
+        assert jobs.on_dub_job_change("en", job, None)[-1].active  # a running job keeps the page ticking
+    assert d.runner.wait(30)
+    out = jobs.on_tick("en", job, None, row, f"{job}/0/-", None, None)
+    assert out[2] == str(d.store.item(job, 0).output) and out[3] == f"{job}/0/2" and not out[-1].active
+    assert out[0].iloc[0, 5] == "done" and "5 of 5 done" in out[1]
+    # Another job picked: its cues, and nothing of the cue or track of the one before.
+    other, _ = d.create_dub(_file(tmp_path, "other.srt", SRT), str(SPEAKER), TakeSettings(), "exact", start=False)
+    table, _progress, *panel, track, d1, d2, d3, timer = jobs.on_dub_job_change("en", other, None)
+    assert len(table) == 5 and panel[:3] == [None, "", None] and not panel[3].interactive and panel[4] is None
+    assert track is None and not (d1.visible or d2.visible or d3.visible) and not timer.active
+    # The row picked before is not in a job that is gone: the player empties rather than fails.
+    d.store.delete(other)
+    assert jobs.on_tick("en", job, None, 7, "x", None, None)[2:4] == [None, None]
+
+
+def test_a_page_opened_later_lists_the_jobs_and_voices_made_since(tmp_path, page):
+    jobs, _app = page
+    d = jobs.dubbing
+    # Made after the page was built, as the HTTP API or another browser tab would.
+    job = d.create_batch(_file(tmp_path, "lines.csv", "text\nHello.\n"), str(SPEAKER), TakeSettings(), start=False)
+    d.save_voice("Cleo", str(SPEAKER))
+    dub_jobs, batch_jobs, dub_voice, batch_voice = jobs.on_page_load(None)
+    assert batch_jobs.constructor_args["choices"] == [(f"#{job} lines", job)]
+    assert dub_jobs.constructor_args["choices"] == []
+    assert ("Cleo", "Cleo") in dub_voice.constructor_args["choices"] == batch_voice.constructor_args["choices"]
+    zh = jobs.on_page_load(SimpleNamespace(headers={"accept-language": "zh-CN,zh;q=0.9"}))
+    assert zh[2].constructor_args["choices"][0] == ("创作页的音色", "")
