@@ -297,3 +297,16 @@ def test_preview_segment_size_out_of_range_is_refused(client, segment) -> None:
 
     with pytest.raises(AppError, match="between 1 and 600"):
         client.predict("Hello.", segment, api_name="/preview_text")
+
+
+def test_the_http_api_beside_the_page_keeps_its_own_rules(server: AppServer) -> None:
+    """``/v1`` is not the page's: it answers API clients without the page key, under the API's
+    own guard (another site's page is still refused)."""
+    status, answer, _ = request(server, "/v1/models")
+    assert status == 200 and b"indextts-2" in answer
+    speech = json.dumps({"model": "indextts-2", "voice": "nobody saved me", "input": "Hello."}).encode()
+    json_headers = {"Content-Type": "application/json"}
+    status, answer, _ = request(server, "/v1/audio/speech", body=speech, headers=json_headers)
+    assert status == 404 and b"nobody saved me" in answer, answer  # the API's answer, not the page guard's
+    status, _, _ = request(server, "/v1/audio/speech", body=speech, headers={**json_headers, "Origin": FOREIGN})
+    assert status == 403
