@@ -12,24 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_server import EMOTION_CLIP, FAST, SPEAKER, AppServer, api_info, shared_app
+from tests.app_server import EMOTION_CLIP, FAST, SPEAKER, AppServer, api_info
 
 pytestmark = pytest.mark.slow
 
 FOREIGN = "http://attacker.example"
-
-
-@pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-           tiny_model_dir: Path) -> AppServer:
-    return shared_app(request.config, tmp_path_factory, tiny_model_dir)
-
-
-@pytest.fixture(scope="module")
-def client(server: AppServer):
-    from gradio_client import Client
-
-    return Client(server.url, verbose=False)
 
 
 @pytest.fixture(scope="module")
