@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from indextts_core import batch, subtitles
+from indextts_core.emotion import normalize_emotion_vector, scale_emotion_vector
 from indextts_core.errors import IndexTTSError, InvalidOptionError
 from indextts_core.export import ExportOptions
 from indextts_core.jobs import (
@@ -28,7 +29,7 @@ from indextts_core.jobs import (
     Progress,
     SessionEngine,
 )
-from indextts_core.options import Duration, Emotion, SynthesisOptions
+from indextts_core.options import EMOTIONS, Duration, Emotion, SynthesisOptions
 from indextts_core.voices import SavedVoice, SavedVoices
 
 from . import controller as ctl
@@ -136,17 +137,15 @@ class Dubbing:
         return self.library.import_(data, name or None)
 
     def voice_rows(self, lang: str) -> list[list[Any]]:
-        return [[v.name, self._emotion_text(lang, v.emotion), v.clip.name] for v in self.library.list()]
+        return [[v.name, self.emotion_text(lang, v.emotion), v.clip.name] for v in self.library.list()]
 
     @staticmethod
-    def _emotion_text(lang: str, emotion: Emotion | None) -> str:
+    def emotion_text(lang: str, emotion: Emotion | None) -> str:
         from .i18n import emotion_name
 
         if emotion is None or emotion.mode == "speaker":
             return emotion_name(lang, "speaker")
         if emotion.mode == "vector" and emotion.vector is not None:
-            from indextts_core.options import EMOTIONS
-
             return ", ".join(f"{emotion_name(lang, n)} {v:g}" for n, v in zip(EMOTIONS, emotion.vector, strict=True)
                              if v)
         return emotion.mode
@@ -278,6 +277,30 @@ def export_take(ctx: AppContext, take_id: str | None, options: ExportOptions) ->
     lufs = "" if options.loudness_lufs is None else f"-{options.loudness_lufs:g}lufs"
     stem = f"{Path(take.wav).stem}-{options.sample_rate}{lufs}"
     return export.write(folder / stem, audio, sr, options)
+
+
+def emotion_fields(emotion: Emotion) -> dict[str, Any]:
+    """A saved voice's default emotion as the Create tab's emotion fields (named as in
+    :class:`TakeSettings`), so that the form then makes the takes the voice's lines get."""
+    if emotion.mode == "speaker":
+        return {"emotion_mode": "speaker"}
+    if emotion.mode == "audio":
+        return {"emotion_mode": "audio", "emotion_audio": str(emotion.audio), "emotion_weight": emotion.weight}
+    if emotion.mode == "text":
+        return {"emotion_mode": "text", "emotion_text": emotion.text or "", "emotion_weight": emotion.weight,
+                "emotion_random": emotion.use_random}
+    assert emotion.vector is not None
+    vector, balance = tuple(emotion.vector), emotion.apply_ui_bias
+    if emotion.weight != 1.0:
+        # The form's mix has no weight of its own: it holds the values the engine would use.
+        values = normalize_emotion_vector(vector) if balance else vector
+        vector, balance = tuple(scale_emotion_vector(values, emotion.weight)), False
+    fields: dict[str, Any] = {"emotion_mode": "vector", "emotion_vector": vector,
+                              "emotion_random": emotion.use_random, "emotion_balance": balance}
+    named = [(n, v) for n, v in zip(EMOTIONS, vector, strict=True) if v]
+    if len(named) == 1:  # one emotion: the label and intensity boxes say which
+        fields |= {"emotion_label": named[0][0], "emotion_intensity": named[0][1]}
+    return fields
 
 
 _STATE_KEYS: Mapping[str, str] = {PENDING: "state.pending", RUNNING: "state.running", DONE: "state.done",

@@ -52,6 +52,14 @@ JOB_STRINGS: dict[str, tuple[str, str]] = {
     "take.export.tip": ("The take selected above, in the chosen format, sample rate and loudness.",
                         "把上面选中的语音按所选格式、采样率和响度导出。"),
     "take.dl": ("Download the export", "下载导出文件"),
+    # -- the Create tab's picker of saved voices ----------------------------------------
+    "create.saved.label": ("Saved voice", "已保存的音色"),
+    "create.saved.tip": ("A voice of the library (Voices tab): its clip goes into the box above, and its default "
+                         "emotion, if it has one, into the emotion settings.",
+                         "音色库（音色库页）中的音色：其片段载入上方，若有默认情感也一并填入情感设置。"),
+    "create.saved.none": ("— pick a saved voice —", "—— 选择已保存的音色 ——"),
+    "create.saved.emotion": ("Emotion set to {emotion}, the default of “{name}”.",
+                             "情感已设为“{name}”的默认情感：{emotion}。"),
     # -- Dub --------------------------------------------------------------------------
     "dub.intro": ("Upload an .srt or .vtt file: every cue becomes a take exactly as long as the cue, placed at its "
                   "start time. Write `Name: text` in a cue to use the saved voice *Name*, and `[sad 0.8] text` "

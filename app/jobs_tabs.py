@@ -18,7 +18,7 @@ from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE
 from indextts_core.subtitles import FIT_EXACT, FIT_NATURAL
 
 from . import views
-from .dubbing import Dubbing, ItemTake, export_options, export_take
+from .dubbing import Dubbing, ItemTake, emotion_fields, export_options, export_take
 from .i18n import detect_language, emotion_name, t
 
 if TYPE_CHECKING:
@@ -82,6 +82,22 @@ class JobTabs:
 
     def _voice_choices(self, lang: str) -> list[tuple[str, str]]:
         return [(t(lang, "jobs.voice.create"), ""), *[(n, n) for n in self.dubbing.voice_names()]]
+
+    def _saved_choices(self, lang: str) -> list[tuple[str, str]]:
+        return [(t(lang, "create.saved.none"), ""), *[(n, n) for n in self.dubbing.voice_names()]]
+
+    def _pickers(self, lang: str) -> list[Any]:
+        """Every voice picker's choices: the Create tab's, then the Dub and Batch tabs' defaults."""
+        jobs = self._voice_choices(lang)
+        return [gr.Dropdown(choices=self._saved_choices(lang)), gr.Dropdown(choices=jobs), gr.Dropdown(choices=jobs)]
+
+    def build_voice_picker(self, L: str) -> None:
+        """Under the Create tab's voice: a voice of the library instead of an upload."""
+        from .layout import Texts
+
+        self.saved_voice = self.ui._r(gr.Dropdown(self._saved_choices(L), value="", label=t(L, "create.saved.label"),
+                                                  elem_id="saved-voice"), Texts(label="create.saved.label"),
+                                      tip="create.saved.tip")
 
     def _export_row(self, L: str, r: Any, Texts: Any, prefix: str) -> tuple[Any, Any, Any]:
         with gr.Row():
@@ -415,38 +431,33 @@ class JobTabs:
         """Jobs and voices made since the app started (another tab, the CLI, the HTTP API), in
         the language the page opens in."""
         lang = detect_language(request.headers.get("accept-language") if request is not None else None)
-        voices = self._voice_choices(lang)
         return [gr.Dropdown(choices=self.dubbing.job_choices("dub")),
-                gr.Dropdown(choices=self.dubbing.job_choices("batch")),
-                gr.Dropdown(choices=voices), gr.Dropdown(choices=voices)]
+                gr.Dropdown(choices=self.dubbing.job_choices("batch")), *self._pickers(lang)]
 
     def on_language(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
         """The tables and the voice pickers in the page's new language."""
         dub = self.on_dub_job(lang, dub_job)
         bat = self.on_batch_job(lang, batch_job)
-        choices = self._voice_choices(lang)
         return [*dub, *bat, _frame(lang, "voices", VOICE_COLUMNS, self.dubbing.voice_rows(lang)),
-                gr.Dropdown(choices=choices), gr.Dropdown(choices=choices)]
+                *self._pickers(lang)]
 
     # -- handlers: voices -------------------------------------------------------------------
     def _voices_outputs(self, lang: str, msg: str) -> list[Any]:
-        choices = self._voice_choices(lang)
         return [views.message("ok", msg) if msg else "",
-                _frame(lang, "voices", VOICE_COLUMNS, self.dubbing.voice_rows(lang)),
-                gr.Dropdown(choices=choices), gr.Dropdown(choices=choices)]
+                _frame(lang, "voices", VOICE_COLUMNS, self.dubbing.voice_rows(lang)), *self._pickers(lang)]
 
     def _voices_op(self, lang: str, op: Any, done_key: str) -> list[Any]:
         try:
             name = op()
         except Exception as e:
-            return [self._fail(lang, e), gr.skip(), gr.skip(), gr.skip()]
+            return [self._fail(lang, e), *[gr.skip()] * 4]
         return self._voices_outputs(lang, t(lang, done_key, name=name))
 
     def on_voice_save(self, lang: str, name: str, clip: str | None, emotion: str, intensity: float) -> list[Any]:
         try:
             saved = self.dubbing.save_voice(name, clip, emotion, intensity)
         except Exception as e:
-            return [self._fail(lang, e), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+            return [self._fail(lang, e), *[gr.skip()] * 6]
         # Once saved, the form is cleared for the next voice; after an error the inputs stay.
         return [*self._voices_outputs(lang, t(lang, "voices.saved", name=saved.name)), None, ""]
 
@@ -482,12 +493,45 @@ class JobTabs:
         v = self.dubbing.library.get(names[row])
         return [v.name, str(v.clip)]
 
-    def on_voice_use(self, lang: str, name: str) -> list[Any]:
+    def saved_voice_outputs(self) -> list[Any]:
+        """What picking a saved voice for the Create tab changes (its emotion fields included)."""
+        ui = self.ui
+        return [ui.voice, ui.voice_note, ui.recent, ui.recent_ids, self.saved_voice, ui.emo_note,
+                ui.emo_analyzed_for, *[c for k, c in ui.form.items() if k.startswith(("emotion_", "emo_vec_"))]]
+
+    def _use_saved(self, lang: str, name: str) -> dict[Any, Any]:
+        """The saved voice ``name`` in the Create tab: its clip, and its default emotion if it has one."""
+        ui = self.ui
+        v = self.dubbing.library.get(name)
+        _voice, report, error = ui.studio.add_voice(str(v.clip), lang)  # checked and listed as an upload is
+        recent, ids = ui._recent_update(lang)
+        out: dict[Any, Any] = {ui.voice: str(v.clip), ui.voice_note: views.voice_note(lang, report, error),
+                               ui.recent: recent, ui.recent_ids: ids, self.saved_voice: v.name}
+        if v.emotion is None:
+            return out | {ui.emo_note: ""}
+        for key, value in emotion_fields(v.emotion).items():
+            if key == "emotion_vector":
+                out |= {ui.form[f"emo_vec_{i}"]: float(x) for i, x in enumerate(value)}
+            else:
+                out[ui.form[key]] = value
+        note = t(lang, "create.saved.emotion", name=v.name, emotion=self.dubbing.emotion_text(lang, v.emotion))
+        return out | {ui.emo_analyzed_for: None, ui.emo_note: views.message("info", note)}
+
+    def on_saved_voice(self, lang: str, name: str | None) -> dict[Any, Any]:
+        if not name:  # "none" picked: the voice in the box stays
+            return {}
         try:
-            v = self.dubbing.library.get(name)
+            return self._use_saved(lang, name)
         except Exception as e:
-            return [self._fail(lang, e), gr.skip(), gr.skip()]
-        return [views.message("ok", t(lang, "voices.used", name=v.name)), str(v.clip), gr.Tabs(selected="synth")]
+            return {self.ui.voice_note: self._fail(lang, e)}
+
+    def on_voice_use(self, lang: str, name: str) -> dict[Any, Any]:
+        try:
+            out = self._use_saved(lang, name)
+        except Exception as e:
+            return {self.voices_msg: self._fail(lang, e)}
+        return out | {self.voices_msg: views.message("ok", t(lang, "voices.used", name=name)),
+                      self.ui.tabs: gr.Tabs(selected="synth")}
 
     # -- wiring -----------------------------------------------------------------------------
     def wire(self) -> None:
@@ -534,14 +578,14 @@ class JobTabs:
                         [self.dub_table, self.dub_progress, self.dub_cue_audio, self.dub_shown, self.batch_table,
                          self.batch_progress, self.batch_audio, self.batch_shown, self.timer],
                         show_progress="hidden", **priv)
-        ui.demo.load(self.on_page_load, None, [self.dub_job, self.batch_job, self.dub_voice, self.batch_voice],
-                     **priv)
+        pickers = [self.saved_voice, self.dub_voice, self.batch_voice]
+        ui.demo.load(self.on_page_load, None, [self.dub_job, self.batch_job, *pickers], **priv)
 
         lang.change(self.on_language, [lang, self.dub_job, self.batch_job],
                     [self.dub_table, self.dub_progress, self.batch_table, self.batch_progress, self.voices_table,
-                     self.dub_voice, self.batch_voice], show_progress="hidden", **priv)
+                     *pickers], show_progress="hidden", **priv)
 
-        voice_outs = [self.voices_msg, self.voices_table, self.dub_voice, self.batch_voice]
+        voice_outs = [self.voices_msg, self.voices_table, *pickers]
         self.voices_save.click(self.on_voice_save, [lang, self.voices_name, self.voices_clip, self.voices_emotion,
                                                     self.voices_intensity],
                                [*voice_outs, self.voices_clip, self.voices_name], **priv)
@@ -555,5 +599,11 @@ class JobTabs:
         self.voices_export.click(self.on_voice_export, [lang, self.voices_name], [self.voices_msg, self.voices_dl],
                                  **priv)
         self.voices_table.select(self.on_voice_select, [lang], [self.voices_name, self.voices_clip], **priv)
-        self.voices_use.click(self.on_voice_use, [lang, self.voices_name], [self.voices_msg, ui.voice, ui.tabs],
+        saved_outs = self.saved_voice_outputs()
+        self.voices_use.click(self.on_voice_use, [lang, self.voices_name], [*saved_outs, self.voices_msg, ui.tabs],
                               **priv)
+        self.saved_voice.input(self.on_saved_voice, [lang, self.saved_voice], saved_outs, **priv)
+        # Another voice put in the box: the picker no longer names it.
+        for ev in (ui.voice.upload, ui.voice.stop_recording, ui.voice.clear, ui.recent.select,
+                   ui.history_reuse.click):
+            ev(lambda: "", None, [self.saved_voice], **priv)

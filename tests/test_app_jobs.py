@@ -213,9 +213,10 @@ def test_the_page_has_the_dub_batch_and_voices_tabs(tmp_path, tiny_model_dir):
     assert ui.jobs.dubbing.store.folder == app.dirs.takes_dir / "jobs"
     for key in ("dub.col.cue", "batch.col.file", "voices.col.name", "state.cancelled"):
         assert i18n.t("zh", key) != i18n.t("en", key)
-    table, _, _, _, voices, picker, _ = ui.jobs.on_language("zh", None, None)
+    table, _, _, _, voices, create, picker, _ = ui.jobs.on_language("zh", None, None)
     assert list(table.columns)[:2] == ["序号", "开始（秒）"] and voices.columns[0] == "名字"
     assert picker.constructor_args["choices"][0] == ("创作页的音色", "")
+    assert create.constructor_args["choices"][0] == ("—— 选择已保存的音色 ——", "")
 
 
 # -- the tabs' handlers on a built page: item panels, regenerate, what stays fresh ----------------
@@ -315,9 +316,58 @@ def test_a_page_opened_later_lists_the_jobs_and_voices_made_since(tmp_path, page
     # Made after the page was built, as the HTTP API or another browser tab would.
     job = d.create_batch(_file(tmp_path, "lines.csv", "text\nHello.\n"), str(SPEAKER), TakeSettings(), start=False)
     d.save_voice("Cleo", str(SPEAKER))
-    dub_jobs, batch_jobs, dub_voice, batch_voice = jobs.on_page_load(None)
+    dub_jobs, batch_jobs, create, dub_voice, batch_voice = jobs.on_page_load(None)
     assert batch_jobs.constructor_args["choices"] == [(f"#{job} lines", job)]
     assert dub_jobs.constructor_args["choices"] == []
     assert ("Cleo", "Cleo") in dub_voice.constructor_args["choices"] == batch_voice.constructor_args["choices"]
+    assert create.constructor_args["choices"][1:] == [("Anna", "Anna"), ("Ben", "Ben"), ("Cleo", "Cleo")]
     zh = jobs.on_page_load(SimpleNamespace(headers={"accept-language": "zh-CN,zh;q=0.9"}))
-    assert zh[2].constructor_args["choices"][0] == ("创作页的音色", "")
+    assert zh[3].constructor_args["choices"][0] == ("创作页的音色", "")
+
+
+@pytest.mark.parametrize("emotion", [
+    Emotion.from_label("sad", 0.5), Emotion.from_vector([0.2, 0, 0, 0, 0, 0, 0.4, 0], apply_ui_bias=True),
+    Emotion.from_audio(str(OTHER), 0.3), Emotion.from_text("gently amused", 0.7), Emotion.from_speaker()])
+def test_a_saved_voices_emotion_becomes_the_create_forms_emotion(emotion):
+    from app.dubbing import emotion_fields
+
+    # Filled into the form, the fields make the emotion the voice's own lines get.
+    assert TakeSettings(**emotion_fields(emotion)).emotion() == emotion
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_a_weighted_mix_comes_to_the_form_as_the_values_the_engine_uses(bias):
+    from app.dubbing import emotion_fields
+    from indextts_core.emotion import normalize_emotion_vector, scale_emotion_vector
+
+    values = [0.2, 0, 0, 0, 0, 0, 0.9, 0]
+    form = TakeSettings(**emotion_fields(Emotion.from_vector(values, 0.5, apply_ui_bias=bias))).emotion()
+    used = scale_emotion_vector(normalize_emotion_vector(values) if bias else values, 0.5)
+    assert form == Emotion.from_vector(used) and form.vector != tuple(values)
+
+
+def test_the_create_tab_picks_a_saved_voice_with_its_default_emotion(tmp_path, page):
+    jobs, _app = page
+    ui = jobs.ui
+    ben = jobs.on_saved_voice("en", "Ben")
+    assert ben[ui.voice] == str(jobs.dubbing.library.get("Ben").clip) and ben[jobs.saved_voice] == "Ben"
+    assert "itts-error" not in ben[ui.voice_note] and ben[ui.recent_ids]  # checked and listed like an upload
+    assert ben[ui.form["emotion_mode"]] == "vector" and ben[ui.form["emotion_label"]] == "sad"
+    assert [ben[ui.form[f"emo_vec_{i}"]] for i in range(8)] == list(Emotion.from_label("sad", 0.5).vector)
+    assert "Sad 0.5" in ben[ui.emo_note] and "Ben" in ben[ui.emo_note]
+    assert set(ben) <= set(jobs.saved_voice_outputs())
+    # A voice without a default emotion leaves the form's emotion as it is.
+    anna = jobs.on_saved_voice("en", "Anna")
+    assert ui.form["emotion_mode"] not in anna and anna[ui.emo_note] == ""
+    assert jobs.on_saved_voice("en", "") == {}
+    jobs.dubbing.library.delete("Anna")
+    assert "Anna" in jobs.on_saved_voice("en", "Anna")[ui.voice_note]  # gone meanwhile: said, nothing changed
+    # The Voices tab's "Use in Create" does the same and shows the Create tab.
+    used = jobs.on_voice_use("zh", "Ben")
+    assert used[ui.voice] == ben[ui.voice] and used[ui.form["emotion_label"]] == "sad"
+    assert used[ui.tabs].constructor_args["selected"] == "synth" and "已载入创作页" in used[jobs.voices_msg]
+    assert set(used) <= {*jobs.saved_voice_outputs(), jobs.voices_msg, ui.tabs}
+    # Saving a voice lists it in every picker, the Create tab's first.
+    out = jobs.on_voice_save("en", "Cleo", str(SPEAKER), "speaker", 0.8)
+    assert all(("Cleo", "Cleo") in p.constructor_args["choices"] for p in out[2:5])
+    assert out[2].constructor_args["choices"][0][1] == ""
