@@ -124,6 +124,21 @@ class JobTabs:
                                                           scale=1), Texts(value="jobs.resume"), tip="jobs.resume.tip"))
         setattr(self, f"{prefix}_progress", gr.HTML(elem_id=f"{prefix}-progress"))
 
+    def _item_panel(self, L: str, r: Any, Texts: Any, ids: tuple[str, str, str], text_key: str,
+                    regen_tip: str) -> tuple[Any, ...]:
+        """Under a job's table: the picked item's player, its text, Make again; the picked row and
+        the key of the take in the player (see :meth:`Dubbing.item_audio`)."""
+        with gr.Row():
+            with gr.Column(scale=3):
+                audio = r(gr.Audio(type="filepath", interactive=False, label=t(L, "dub.cue.audio"), elem_id=ids[0]),
+                          Texts(label="dub.cue.audio"))
+                text = r(gr.Textbox(lines=2, label=t(L, text_key), elem_id=ids[1]), Texts(label=text_key),
+                         tip=f"{text_key}.tip")
+            with gr.Column(scale=1):
+                regen = r(gr.Button(t(L, "dub.regen"), elem_id=ids[2], interactive=False), Texts(value="dub.regen"),
+                          tip=regen_tip)
+        return audio, text, regen, gr.State(None), gr.State(None)
+
     def _build_dub(self, L: str, r: Any, Texts: Any) -> None:
         r(gr.Markdown(t(L, "dub.intro")), Texts(value="dub.intro"))
         with gr.Row():
@@ -147,17 +162,9 @@ class JobTabs:
         self.dub_table = r(gr.Dataframe(_frame(L, "dub", DUB_COLUMNS, []), interactive=False, wrap=True,
                                         label=t(L, "dub.table"), elem_id="dub-table"),
                            Texts(label="dub.table"), tip="dub.table.tip")
-        with gr.Row():
-            with gr.Column(scale=3):
-                self.dub_cue_audio = r(gr.Audio(type="filepath", interactive=False, label=t(L, "dub.cue.audio"),
-                                                elem_id="dub-cue-audio"), Texts(label="dub.cue.audio"))
-                self.dub_cue_text = r(gr.Textbox(lines=2, label=t(L, "dub.cue.text"), elem_id="dub-cue-text"),
-                                      Texts(label="dub.cue.text"), tip="dub.cue.text.tip")
-            with gr.Column(scale=1):
-                self.dub_regen = r(gr.Button(t(L, "dub.regen"), elem_id="dub-regen", interactive=False),
-                                   Texts(value="dub.regen"), tip="dub.regen.tip")
-        self.dub_row = gr.State(None)
-        self.dub_shown = gr.State(None)  # the key of the take in the cue player (see Dubbing.item_audio)
+        (self.dub_cue_audio, self.dub_cue_text, self.dub_regen, self.dub_row,
+         self.dub_shown) = self._item_panel(L, r, Texts, ("dub-cue-audio", "dub-cue-text", "dub-regen"),
+                                            "dub.cue.text", "dub.regen.tip")
         r(gr.Markdown(t(L, "export.title")), Texts(value="export.title"))
         self.dub_format, self.dub_rate, self.dub_lufs = self._export_row(L, r, Texts, "dub")
         self.dub_build = r(gr.Button(t(L, "dub.build"), variant="primary", elem_id="dub-build"),
@@ -189,17 +196,9 @@ class JobTabs:
         self.batch_table = r(gr.Dataframe(_frame(L, "batch", BATCH_COLUMNS, []), interactive=False, wrap=True,
                                           label=t(L, "batch.table"), elem_id="batch-table"),
                              Texts(label="batch.table"), tip="batch.table.tip")
-        with gr.Row():
-            with gr.Column(scale=3):
-                self.batch_audio = r(gr.Audio(type="filepath", interactive=False, label=t(L, "dub.cue.audio"),
-                                              elem_id="batch-audio"), Texts(label="dub.cue.audio"))
-                self.batch_text = r(gr.Textbox(lines=2, label=t(L, "batch.line.text"), elem_id="batch-line-text"),
-                                    Texts(label="batch.line.text"), tip="batch.line.text.tip")
-            with gr.Column(scale=1):
-                self.batch_regen = r(gr.Button(t(L, "dub.regen"), elem_id="batch-regen", interactive=False),
-                                     Texts(value="dub.regen"), tip="batch.regen.tip")
-        self.batch_row = gr.State(None)
-        self.batch_shown = gr.State(None)
+        (self.batch_audio, self.batch_text, self.batch_regen, self.batch_row,
+         self.batch_shown) = self._item_panel(L, r, Texts, ("batch-audio", "batch-line-text", "batch-regen"),
+                                              "batch.line.text", "batch.regen.tip")
         r(gr.Markdown(t(L, "export.title")), Texts(value="export.title"))
         self.batch_format, self.batch_rate, self.batch_lufs = self._export_row(L, r, Texts, "batch")
         self.batch_build = r(gr.Button(t(L, "batch.build"), variant="primary", elem_id="batch-build"),

@@ -18,6 +18,7 @@ import soundfile as sf
 from app.dubbing import MAX_UPLOAD_BYTES, Dubbing, DubbingError, export_options
 from app.handlers import AppContext
 from app.settings import TakeSettings
+from indextts_core import export
 from indextts_core.batch import BatchError
 from indextts_core.errors import InvalidOptionError
 from indextts_core.jobs import CANCELLED, DONE, LocalWorker
@@ -84,8 +85,11 @@ def test_a_five_cue_dub_with_two_voices_lands_each_cue_on_its_sample(tmp_path, c
     dub.regenerate(job, 1, "Morning! Tea?")
     assert dub.runner.wait(30)
     assert engine.calls[-1]["text"] == "Morning! Tea?" and dub.item_audio(job, 0).audio.read_bytes() == before
-    again = dub.dub_results(job, export_options("flac", "48000", -16))
-    assert again.track.suffix == ".flac" and sf.info(str(again.track)).samplerate == 48000
+    for fmt in ("flac", "mp3"):  # the track exported at 48 kHz, normalised to the target
+        again = dub.dub_results(job, export_options(fmt, "48000", -16))
+        audio, rate = sf.read(again.track)
+        assert again.track.suffix == f".{fmt}" and rate == 48000
+        assert abs(export.loudness(audio, rate) - -16) <= 0.5
     assert "Ben: Morning! Tea?" in again.subtitles.read_text(encoding="utf-8")
 
 
@@ -139,6 +143,7 @@ def test_a_six_line_csv_becomes_a_zip_with_its_manifest(tmp_path, ctx, dub):
     assert [m["file"] for m in manifest][:2] == ["hello.mp3", "0002.mp3"] and manifest[1]["voice"] == "Ben"
     assert {m["state"] for m in manifest} == {"done"} and manifest[0]["seed"] == "3"
     assert hello[1] == 48000 and abs(len(hello[0]) / 48000 - 1.5) < 0.1
+    assert abs(export.loudness(*hello) - -18) <= 0.5  # each take normalised on its own
 
 
 @pytest.mark.parametrize(("name", "text", "needle"), [
@@ -186,7 +191,6 @@ def test_the_voice_library_saves_renames_exports_and_imports(tmp_path, dub):
 def test_a_take_of_the_history_exports_to_flac_at_48k_normalised(ctx):
     from app.dubbing import export_take
     from app.history import History, Take
-    from indextts_core import export
 
     path = ctx.history.reserve_path("hello", 1)
     t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
