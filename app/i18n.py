@@ -60,6 +60,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "voice.ok": ("Voice OK: {seconds:.1f} s, {rate} Hz, {channels} ch, peak {peak:.0f} dBFS, level {rms:.0f} dBFS.",
                  "音色可用：{seconds:.1f} 秒，{rate} Hz，{channels} 声道，"
                  "峰值 {peak:.0f} dBFS，平均电平 {rms:.0f} dBFS。"),
+    "voice.warn": ("Voice loaded, but see the warnings below: {seconds:.1f} s, {rate} Hz, {channels} ch, "
+                   "peak {peak:.0f} dBFS, level {rms:.0f} dBFS.",
+                   "音色已载入，但请注意下方提示：{seconds:.1f} 秒，{rate} Hz，{channels} 声道，"
+                   "峰值 {peak:.0f} dBFS，平均电平 {rms:.0f} dBFS。"),
     "voice.used": ("The model uses the first {used:.1f} s of this clip.", "模型使用此片段的前 {used:.1f} 秒。"),
     "voice.trimmed": ("Trimmed to the first {used:.0f} s (the part the model uses).",
                       "已截取前 {used:.0f} 秒（模型使用的部分）。"),
