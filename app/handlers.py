@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from indextts_core.errors import AudioError, InvalidOptionError, TextError
-from indextts_core.voice_check import VoiceReport
+from indextts_core.voice_check import VoiceReport, check_voice
 
 from . import controller as ctl
 from .history import History, Take
@@ -187,6 +187,16 @@ class Studio:
         except AudioError as e:
             return None, None, engine_text(lang, str(e))
         return voice, report, None
+
+    def check_voice(self, path: str | None, lang: str = "en") -> tuple[VoiceReport | None, str | None]:
+        """(report, error sentence) for the clip at ``path``, storing nothing (None, None without one)."""
+        if not path:
+            return None, None
+        try:
+            report = check_voice(path)
+        except AudioError as e:
+            return None, engine_text(lang, str(e))
+        return (None, t(lang, "error.silent_voice")) if report.silent else (report, None)
 
     def voice_path(self, voice: Voice) -> Path:
         return self.ctx.voices.path_of(voice)

@@ -48,6 +48,9 @@ CSS = """
 .itts-progress { width: 100%; }
 .itts-offline { margin-top: 8px; font-size: 0.9em; }
 #lang { max-width: 260px; }
+#create-side { align-self: stretch; }
+#generate-bar { position: sticky; top: 0; z-index: 20; background: var(--background-fill-primary);
+                padding-bottom: 4px; }
 """
 
 # Tooltips: set as the HTML title of each control (and re-applied when Gradio re-renders).
@@ -76,6 +79,21 @@ window.ittsApplyTips = function (lang) {
 })();
 </script>
 """
+
+
+def range_checked_by_handler(comp: Any) -> Any:
+    """Let an out-of-range value of a slider or number box reach the handler.
+
+    Gradio checks the range before any handler runs and answers with an English pop-up; the
+    Create form's handler refuses the value instead (:meth:`TakeSettings.options` holds every
+    range), with a sentence in the page's language in the status line. The check is switched off
+    on this one component object (a subclass would make Gradio write a ``.pyi`` beside this file).
+    """
+    if isinstance(comp, gr.Slider):
+        comp.preprocess = lambda payload, c=comp: gr.Number.round_to_precision(payload, c.precision)
+    elif isinstance(comp, gr.Number):
+        comp.raise_if_out_of_bounds = lambda num, minimum, maximum: None
+    return comp
 
 
 @dataclass
@@ -180,43 +198,52 @@ class StudioUI(PageHandlers, ApiEndpoints):
             self.jobs.render_timer()
             self._build_api()
             self.timer = gr.Timer(1.0, active=False)
+            for comp in self.form.values():
+                range_checked_by_handler(comp)
             self._wire()
         return demo
 
     def _build_synth(self, L: str) -> None:
         with gr.Row():
             with gr.Column(scale=3):
-                self._r(gr.Markdown(t(L, "sec.voice")), Texts(value="sec.voice"))
-                self.voice = self._r(gr.Audio(sources=["upload", "microphone"], type="filepath",
-                                              label=t(L, "voice.label"), elem_id="voice"),
-                                     Texts(label="voice.label"), tip="voice.tip")
-                self.voice_note = gr.HTML(views.voice_note(L, None), elem_id="voice-note")
-                self.recent = self._r(gr.Dataset(components=["textbox"], samples=[], type="index",
-                                                 label=t(L, "recent.label"), elem_id="recent-voices",
-                                                 samples_per_page=12, visible=False),
-                                      Texts(label="recent.label"), tip="recent.tip")
-                self.recent_ids = gr.State([])
-
-                self._r(gr.Markdown(t(L, "sec.text")), Texts(value="sec.text"))
-                self.text = self._field("text", gr.Textbox(lines=4, max_lines=20, label=t(L, "text.label"),
-                                                           info=t(L, "text.tip"), placeholder=t(L, "text.placeholder"),
-                                                           elem_id="text"), "text")
-                self.texts[-1][1].placeholder = "text.placeholder"
-                self.preview = gr.HTML(views.text_preview(L, None, [], ready=False), elem_id="text-preview")
-                with gr.Accordion(t(L, "pinyin.acc"), open=False, elem_id="pinyin-acc") as acc:
-                    self._r(acc, Texts(label="pinyin.acc"))
-                    self.pinyin_note = gr.Markdown(t(L, "pinyin.none"), elem_id="pinyin-note")
-                    with gr.Row():
-                        self.poly_char = self._r(gr.Dropdown(choices=[], label=t(L, "pinyin.char.label"),
-                                                             elem_id="pinyin-char", interactive=True),
-                                                 Texts(label="pinyin.char.label"), tip="pinyin.char.tip")
-                        self.poly_reading = self._r(gr.Radio(choices=[], label=t(L, "pinyin.reading.label"),
-                                                             elem_id="pinyin-reading", interactive=True),
-                                                    Texts(label="pinyin.reading.label"), tip="pinyin.reading.tip")
-                    self.poly_insert = self._r(gr.Button(t(L, "pinyin.insert"), elem_id="pinyin-insert", size="sm"),
-                                               Texts(value="pinyin.insert"), tip="pinyin.insert.tip")
-                    self.pinyin_msg = gr.HTML(elem_id="pinyin-message")
-                    self.poly_state = gr.State([])
+                # Voice and text side by side: at 1366x768 the text box is in view when the page opens.
+                with gr.Row(elem_id="voice-text-row"):
+                    with gr.Column(min_width=320, elem_id="voice-col"):
+                        self._r(gr.Markdown(t(L, "sec.voice")), Texts(value="sec.voice"))
+                        self.voice = self._r(gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                                      label=t(L, "voice.label"), elem_id="voice"),
+                                             Texts(label="voice.label"), tip="voice.tip")
+                        self.voice_note = gr.HTML(views.voice_note(L, None), elem_id="voice-note")
+                        self.recent = self._r(gr.Dataset(components=["textbox"], samples=[], type="index",
+                                                         label=t(L, "recent.label"), elem_id="recent-voices",
+                                                         samples_per_page=12, visible=False),
+                                              Texts(label="recent.label"), tip="recent.tip")
+                        self.recent_ids = gr.State([])
+                    with gr.Column(min_width=320, elem_id="text-col"):
+                        self._r(gr.Markdown(t(L, "sec.text")), Texts(value="sec.text"))
+                        self.text = self._field("text", gr.Textbox(
+                            lines=4, max_lines=20, label=t(L, "text.label"), info=t(L, "text.tip"),
+                            placeholder=t(L, "text.placeholder"), elem_id="text"), "text")
+                        self.texts[-1][1].placeholder = "text.placeholder"
+                        self.preview = gr.HTML(views.text_preview(L, None, [], ready=False),
+                                               elem_id="text-preview")
+                        with gr.Accordion(t(L, "pinyin.acc"), open=False, elem_id="pinyin-acc") as acc:
+                            self._r(acc, Texts(label="pinyin.acc"))
+                            self.pinyin_note = gr.Markdown(t(L, "pinyin.none"), elem_id="pinyin-note")
+                            with gr.Row():
+                                self.poly_char = self._r(
+                                    gr.Dropdown(choices=[], label=t(L, "pinyin.char.label"), elem_id="pinyin-char",
+                                                interactive=True),
+                                    Texts(label="pinyin.char.label"), tip="pinyin.char.tip")
+                                self.poly_reading = self._r(
+                                    gr.Radio(choices=[], label=t(L, "pinyin.reading.label"), elem_id="pinyin-reading",
+                                             interactive=True),
+                                    Texts(label="pinyin.reading.label"), tip="pinyin.reading.tip")
+                            self.poly_insert = self._r(
+                                gr.Button(t(L, "pinyin.insert"), elem_id="pinyin-insert", size="sm"),
+                                Texts(value="pinyin.insert"), tip="pinyin.insert.tip")
+                            self.pinyin_msg = gr.HTML(elem_id="pinyin-message")
+                            self.poly_state = gr.State([])
 
                 self._r(gr.Markdown(t(L, "sec.emotion")), Texts(value="sec.emotion"))
                 self.emo_mode = self._field("emotion_mode", gr.Radio(
@@ -329,15 +356,17 @@ class StudioUI(PageHandlers, ApiEndpoints):
                             self.dice = self._r(gr.Button(t(L, "dice"), elem_id="dice", size="sm"),
                                                 Texts(value="dice"), tip="dice.tip")
 
-            with gr.Column(scale=2):
-                with gr.Row():
-                    self.generate_btn = self._r(gr.Button(t(L, "generate"), variant="primary", size="lg",
-                                                          elem_id="generate", scale=3),
-                                                Texts(value="generate"), tip="generate.tip")
-                    self.stop_btn = self._r(gr.Button(t(L, "stop"), variant="stop", elem_id="stop", scale=1,
-                                                      min_width=80),
-                                            Texts(value="stop"), tip="stop.tip")
-                self.message = gr.HTML(elem_id="message")
+            with gr.Column(scale=2, elem_id="create-side"):
+                # Generate, Stop and the status line stay in view while the form beside them scrolls.
+                with gr.Column(elem_id="generate-bar"):
+                    with gr.Row():
+                        self.generate_btn = self._r(gr.Button(t(L, "generate"), variant="primary", size="lg",
+                                                              elem_id="generate", scale=3),
+                                                    Texts(value="generate"), tip="generate.tip")
+                        self.stop_btn = self._r(gr.Button(t(L, "stop"), variant="stop", elem_id="stop", scale=1,
+                                                          min_width=80),
+                                                Texts(value="stop"), tip="stop.tip")
+                    self.message = gr.HTML(elem_id="message")
                 self.live_audio = self._r(gr.Audio(label=t(L, "live.label"), streaming=self.ctx.streaming,
                                                    autoplay=True, interactive=False, elem_id="live-audio",
                                                    buttons=[], type="filepath"),
@@ -370,8 +399,10 @@ class StudioUI(PageHandlers, ApiEndpoints):
         # History, folders and recent voices are filled by the page's own load event, never at
         # build time: the build is the public /config, which any program on the machine can read.
         self.history_folder = gr.Markdown("", elem_id="history-folder")
+        # Fixed shares: with wrapped text the Text column would otherwise push Length and Seed out of view.
         self.history_table = self._r(gr.Dataframe(value=self._history_frame(L, [])[0], interactive=False,
-                                                  wrap=True, label=t(L, "history.table"), elem_id="history-table"),
+                                                  wrap=True, label=t(L, "history.table"), elem_id="history-table",
+                                                  column_widths=["16%", "32%", "16%", "16%", "10%", "10%"]),
                                      Texts(label="history.table"), tip="history.table.tip")
         self.history_ids = gr.State([])
         self.history_sel = gr.State(None)
@@ -394,6 +425,9 @@ class StudioUI(PageHandlers, ApiEndpoints):
                                               Texts(value="history.delete"), tip="history.delete.tip")
                 self.history_refresh = self._r(gr.Button(t(L, "history.refresh"), elem_id="history-refresh"),
                                                Texts(value="history.refresh"), tip="history.refresh.tip")
+                self.history_undo = self._r(gr.Button(t(L, "history.undo"), elem_id="history-undo", visible=False),
+                                            Texts(value="history.undo"), tip="history.undo.tip")
+                self.history_deleted = gr.State(None)
                 self.history_msg = gr.HTML(elem_id="history-message")
         self.jobs.build_take_export(L)
 
@@ -459,9 +493,11 @@ class StudioUI(PageHandlers, ApiEndpoints):
     def _wire(self) -> None:
         priv = {"api_visibility": "private"}
         lang = self.lang
+        text_outs = [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state]
         self.demo.load(self.on_load, None, [lang, *self.language_outputs()], **priv).then(
-            None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv)
-        lang.input(self.on_language, [lang], self.language_outputs(), **priv).then(
+            None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv).then(
+            self.on_text, [lang, self.text, self.form["segment_tokens"]], text_outs, **priv)
+        lang.input(self.on_language, [lang, self.voice], self.language_outputs(), **priv).then(
             None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv).then(
             self.on_text, [lang, self.text, self.form["segment_tokens"]],
             [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state], **priv)
@@ -505,10 +541,11 @@ class StudioUI(PageHandlers, ApiEndpoints):
         self.history_table.select(self.on_history_select, [lang, self.history_ids],
                                   [self.history_audio, self.history_info, self.history_sel, self.history_download,
                                    self.history_reuse, self.history_delete], **priv)
-        self.history_delete.click(self.on_history_delete, [lang, self.history_sel],
-                                  [self.history_table, self.history_ids, self.history_audio, self.history_info,
-                                   self.history_sel, self.history_download, self.history_reuse, self.history_delete,
-                                   self.history_msg], **priv)
+        self.history_delete.click(self.on_history_delete, [lang, self.history_sel], self.history_delete_outputs(),
+                                  **priv)
+        self.history_undo.click(self.on_history_undo, [lang, self.history_deleted],
+                                [self.history_table, self.history_ids, self.history_undo, self.history_deleted,
+                                 self.history_msg], **priv)
         self.history_refresh.click(self.on_history_refresh, [lang], [self.history_table, self.history_ids], **priv)
         self.history_reuse.click(self.on_history_reuse, [lang, self.history_sel], self.reuse_outputs(), **priv)
 

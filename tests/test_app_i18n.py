@@ -199,3 +199,66 @@ def test_the_pinyin_helper_lists_real_choices_only() -> None:
 def test_an_annotated_character_stays_in_the_helper() -> None:
     (p,) = find_polyphones("大[dai4]夫")
     assert p.char == "大" and p.annotated == "dai4" and "dai4" in p.readings
+
+
+# -- the page's handlers (items 13, 14), on the engine's test double -------------------------
+@pytest.fixture
+def ui(tmp_path: Path, tiny_model_dir: Path):
+    from app import controller as ctl
+    from app.handlers import AppContext
+    from app.layout import build_demo
+    from app.paths import AppDirs
+
+    from .fake_engine import FakeEngineForTests
+
+    controller = ctl.EngineController(tiny_model_dir, factory=FakeEngineForTests.from_pretrained,
+                                      allow_download=False)
+    controller.start()
+    assert controller.wait_ready(30) == ctl.READY
+    return build_demo(AppContext.create(AppDirs(tmp_path / "out", tmp_path / "cache"), controller))[1]
+
+
+def _note(ui, lang: str, voice: str | None) -> str:
+    return ui.on_language(lang, voice)[ui.language_outputs().index(ui.voice_note)]
+
+
+def test_switching_language_rewrites_the_voice_note(ui, tmp_path: Path) -> None:
+    from .golden import GOLDEN_DIR
+
+    voice = str(GOLDEN_DIR / "audio" / "spk_librivox_0890_22k.wav")
+    assert "音色可用" in _note(ui, "zh", voice) and "Voice OK" in _note(ui, "en", voice)
+    assert t("zh", "voice.none") in _note(ui, "zh", None)
+    short = str(tone(tmp_path, "short", 1.0))
+    zh = re.sub(r"<[^>]+>", " ", _note(ui, "zh", short))
+    assert "太短" in zh and not english_words(zh), zh
+
+
+def test_a_deleted_take_comes_back_with_undo(ui) -> None:
+    from app.handlers import Studio
+
+    from .golden import GOLDEN_DIR
+
+    events = list(Studio(ui.ctx).generate("zh", str(GOLDEN_DIR / "audio" / "spk_librivox_0890_22k.wav"),
+                                          TakeSettings(text="我们今天很开心")))
+    take = events[-1].take
+    assert "-wo-men-jin-tian-" in take.wav  # a Chinese take's file name holds its text
+    out = dict(zip(ui.history_delete_outputs(), ui.on_history_delete("zh", take.id), strict=True))
+    assert ui.ctx.history.get(take.id) is None and out[ui.history_deleted] == take.id
+    assert "撤销" in out[ui.history_msg] and out[ui.history_undo].visible is True
+    _, ids, undo, deleted, msg = ui.on_history_undo("zh", take.id)
+    assert ids == [take.id] and ui.ctx.history.path_of(ui.ctx.history.get(take.id)).is_file()
+    assert undo.visible is False and deleted is None and "已恢复" in msg
+    *_, msg = ui.on_history_undo("zh", take.id)
+    assert "没有可撤销" in msg
+
+
+def test_out_of_range_values_reach_the_handler_and_are_refused_in_chinese(ui) -> None:
+    seg, seconds = ui.form["segment_tokens"], ui.form["target_seconds"]
+    assert seg.preprocess(900) == 900 and seconds.preprocess(700) == 700  # no English pop-up from Gradio
+    data = {comp: getattr(comp, "value", None) for comp in ui.form_inputs()}
+    data.update({ui.lang: "zh", ui.voice: None, seg: 900, ui.form["text"]: "你好"})
+    s = ui.settings_from(data)
+    with pytest.raises(InvalidOptionError) as err:
+        s.options()
+    assert_chinese(str(err.value))
+    assert "900" in engine_text("zh", str(err.value))
