@@ -17,6 +17,7 @@ from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE, SPEED_RANGE
 
 from . import views
 from .api_endpoints import ApiEndpoints
+from .form_fields import FormNumber, FormSlider
 from .handlers import AppContext, Studio, random_seed
 from .i18n import LANG_CHOICES, emotion_name, t
 from .jobs_tabs import JobTabs
@@ -79,21 +80,6 @@ window.ittsApplyTips = function (lang) {
 })();
 </script>
 """
-
-
-def range_checked_by_handler(comp: Any) -> Any:
-    """Let an out-of-range value of a slider or number box reach the handler.
-
-    Gradio checks the range before any handler runs and answers with an English pop-up; the
-    Create form's handler refuses the value instead (:meth:`TakeSettings.options` holds every
-    range), with a sentence in the page's language in the status line. The check is switched off
-    on this one component object (a subclass would make Gradio write a ``.pyi`` beside this file).
-    """
-    if isinstance(comp, gr.Slider):
-        comp.preprocess = lambda payload, c=comp: gr.Number.round_to_precision(payload, c.precision)
-    elif isinstance(comp, gr.Number):
-        comp.raise_if_out_of_bounds = lambda num, minimum, maximum: None
-    return comp
 
 
 @dataclass
@@ -198,8 +184,6 @@ class StudioUI(PageHandlers, ApiEndpoints):
             self.jobs.render_timer()
             self._build_api()
             self.timer = gr.Timer(1.0, active=False)
-            for comp in self.form.values():
-                range_checked_by_handler(comp)
             self._wire()
         return demo
 
@@ -260,7 +244,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
                         _emotion_choices(EMOTIONS)(L), value="happy", label=t(L, "emo_label.label"),
                         info=t(L, "emo_label.tip"), elem_id="emo-label", interactive=True), "emo_label")
                     self.texts[-1][1].choices = _emotion_choices(EMOTIONS)
-                    self.emo_intensity = self._field("emotion_intensity", gr.Slider(
+                    self.emo_intensity = self._field("emotion_intensity", FormSlider(
                         0.0, MAX_EMOTION_VALUE, value=0.8, step=0.05, label=t(L, "emo_intensity.label"),
                         info=t(L, "emo_intensity.tip"), elem_id="emo-intensity"), "emo_intensity")
                 with gr.Group(visible=False) as self.emo_text_group:
@@ -271,7 +255,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
                     self.emo_analyze = self._r(gr.Button(t(L, "emo_analyze"), elem_id="emo-analyze", size="sm"),
                                                Texts(value="emo_analyze"), tip="emo_analyze.tip")
                 self.emo_analyzed_for = gr.State(None)
-                self.emo_weight = self._field("emotion_weight", gr.Slider(
+                self.emo_weight = self._field("emotion_weight", FormSlider(
                     0.0, 1.0, value=0.65, step=0.05, label=t(L, "emo_weight.label"), info=t(L, "emo_weight.tip"),
                     elem_id="emo-weight", visible=False), "emo_weight")
                 self.emo_note = gr.HTML(elem_id="emo-note")
@@ -280,7 +264,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
                     self.emo_sliders = []
                     with gr.Row():
                         for i, name in enumerate(EMOTIONS):
-                            s = gr.Slider(0.0, MAX_EMOTION_VALUE, value=0.0, step=0.05, label=emotion_name(L, name),
+                            s = FormSlider(0.0, MAX_EMOTION_VALUE, value=0.0, step=0.05, label=emotion_name(L, name),
                                           elem_id=f"emo-vec-{name}", min_width=140)
                             self._r(s, Texts(extra={"label": lambda lg, n=name: emotion_name(lg, n)}),
                                     tip="emo_slider.tip")
@@ -299,15 +283,15 @@ class StudioUI(PageHandlers, ApiEndpoints):
                     _keyed_choices("dur_mode", ("free", "speed", "seconds", "tokens"))(L), value="free",
                     label=t(L, "dur_mode.label"), info=t(L, "dur_mode.tip"), elem_id="dur-mode"), "dur_mode")
                 self.texts[-1][1].choices = _keyed_choices("dur_mode", ("free", "speed", "seconds", "tokens"))
-                self.speed = self._field("speed", gr.Slider(SPEED_RANGE[0], SPEED_RANGE[1], value=1.0, step=0.05,
+                self.speed = self._field("speed", FormSlider(SPEED_RANGE[0], SPEED_RANGE[1], value=1.0, step=0.05,
                                                             label=t(L, "speed.label"), info=t(L, "speed.tip"),
                                                             elem_id="speed", visible=False))
-                self.seconds = self._field("target_seconds", gr.Number(5.0, minimum=0.1, maximum=600,
+                self.seconds = self._field("target_seconds", FormNumber(5.0, minimum=0.1, maximum=600,
                                                                        label=t(L, "seconds.label"),
                                                                        info=t(L, "seconds.tip"),
                                                                        elem_id="target-seconds", visible=False),
                                            "seconds")
-                self.tokens = self._field("target_tokens", gr.Number(250, minimum=1, maximum=30000, precision=0,
+                self.tokens = self._field("target_tokens", FormNumber(250, minimum=1, maximum=30000, precision=0,
                                                                      label=t(L, "tokens.label"),
                                                                      info=t(L, "tokens.tip"), elem_id="target-tokens",
                                                                      visible=False), "tokens")
@@ -319,38 +303,38 @@ class StudioUI(PageHandlers, ApiEndpoints):
                     with gr.Row():
                         self._field("do_sample", gr.Checkbox(d.do_sample, label=t(L, "do_sample.label"),
                                                              elem_id="do-sample"))
-                        self._field("temperature", gr.Slider(0.05, 2.0, d.temperature, step=0.05,
+                        self._field("temperature", FormSlider(0.05, 2.0, d.temperature, step=0.05,
                                                              label=t(L, "temperature.label"), elem_id="temperature"))
                     with gr.Row():
-                        self._field("top_p", gr.Slider(0.05, 1.0, d.top_p, step=0.05, label=t(L, "top_p.label"),
+                        self._field("top_p", FormSlider(0.05, 1.0, d.top_p, step=0.05, label=t(L, "top_p.label"),
                                                        elem_id="top-p"))
-                        self._field("top_k", gr.Slider(0, 100, d.top_k, step=1, label=t(L, "top_k.label"),
+                        self._field("top_k", FormSlider(0, 100, d.top_k, step=1, label=t(L, "top_k.label"),
                                                        elem_id="top-k"))
                     with gr.Row():
-                        self._field("num_beams", gr.Slider(1, 10, d.num_beams, step=1, label=t(L, "num_beams.label"),
+                        self._field("num_beams", FormSlider(1, 10, d.num_beams, step=1, label=t(L, "num_beams.label"),
                                                            elem_id="num-beams"))
-                        self._field("repetition_penalty", gr.Number(d.repetition_penalty, minimum=0.1, maximum=100,
+                        self._field("repetition_penalty", FormNumber(d.repetition_penalty, minimum=0.1, maximum=100,
                                                                     label=t(L, "repetition_penalty.label"),
                                                                     elem_id="repetition-penalty"))
-                        self._field("max_mel_tokens", gr.Number(d.max_mel_tokens, minimum=1, maximum=10000,
+                        self._field("max_mel_tokens", FormNumber(d.max_mel_tokens, minimum=1, maximum=10000,
                                                                 precision=0, label=t(L, "max_mel_tokens.label"),
                                                                 elem_id="max-mel-tokens"))
                     self._r(gr.Markdown(t(L, "adv.segments")), Texts(value="adv.segments"))
                     with gr.Row():
-                        self._field("segment_tokens", gr.Slider(20, 600, d.segment_tokens, step=1,
+                        self._field("segment_tokens", FormSlider(20, 600, d.segment_tokens, step=1,
                                                                 label=t(L, "segment_tokens.label"),
                                                                 elem_id="segment-tokens"))
-                        self._field("gap_ms", gr.Slider(0, 2000, d.gap_ms, step=10, label=t(L, "gap_ms.label"),
+                        self._field("gap_ms", FormSlider(0, 2000, d.gap_ms, step=10, label=t(L, "gap_ms.label"),
                                                         elem_id="gap-ms"))
                     self._r(gr.Markdown(t(L, "adv.diffusion")), Texts(value="adv.diffusion"))
                     with gr.Row():
-                        self._field("diffusion_steps", gr.Slider(1, 100, d.diffusion_steps, step=1,
+                        self._field("diffusion_steps", FormSlider(1, 100, d.diffusion_steps, step=1,
                                                                  label=t(L, "diffusion_steps.label"),
                                                                  elem_id="diffusion-steps"))
-                        self._field("cfg_rate", gr.Slider(0.0, 2.0, d.cfg_rate, step=0.05,
+                        self._field("cfg_rate", FormSlider(0.0, 2.0, d.cfg_rate, step=0.05,
                                                           label=t(L, "cfg_rate.label"), elem_id="cfg-rate"))
                     with gr.Row():
-                        self.seed = self._field("seed", gr.Number(-1, precision=0, label=t(L, "seed.label"),
+                        self.seed = self._field("seed", FormNumber(-1, precision=0, label=t(L, "seed.label"),
                                                                   elem_id="seed", scale=3))
                         with gr.Column(scale=1, min_width=120):
                             self.dice = self._r(gr.Button(t(L, "dice"), elem_id="dice", size="sm"),

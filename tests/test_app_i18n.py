@@ -254,7 +254,12 @@ def test_a_deleted_take_comes_back_with_undo(ui) -> None:
 
 def test_out_of_range_values_reach_the_handler_and_are_refused_in_chinese(ui) -> None:
     seg, seconds = ui.form["segment_tokens"], ui.form["target_seconds"]
-    assert seg.preprocess(900) == 900 and seconds.preprocess(700) == 700  # no English pop-up from Gradio
+    # No English pop-up from Gradio, also after a language switch (Gradio rebuilds a component
+    # from its class and arguments when a handler updates its label).
+    for box, value in ((seg, 900), (seconds, 700)):
+        rebuilt = type(box)(**{**box.constructor_args, "render": False})
+        assert box.preprocess(value) == value and rebuilt.preprocess(value) == value
+    assert seg.get_block_name() == "slider" and seconds.get_block_name() == "number"
     data = {comp: getattr(comp, "value", None) for comp in ui.form_inputs()}
     data.update({ui.lang: "zh", ui.voice: None, seg: 900, ui.form["text"]: "你好"})
     s = ui.settings_from(data)
