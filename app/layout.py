@@ -49,9 +49,11 @@ CSS = """
 .itts-progress { width: 100%; }
 .itts-offline { margin-top: 8px; font-size: 0.9em; }
 #lang { max-width: 260px; }
+/* Gradio's container clips with overflow:hidden, which also stops position:sticky; clip does not. */
+.gradio-container { overflow: clip !important; }
 #create-side { align-self: stretch; }
-#generate-bar { position: sticky; top: 0; z-index: 20; background: var(--background-fill-primary);
-                padding-bottom: 4px; }
+#generate-bar { position: sticky; top: 0; z-index: 20; flex: none !important;
+                background: var(--background-fill-primary); padding-bottom: 4px; }
 """
 
 # Tooltips: set as the HTML title of each control (and re-applied when Gradio re-renders).
