@@ -114,7 +114,8 @@ class PageHandlers:
         voice, report, error = self.studio.add_voice(path, lang)
         recent, ids = self._recent_update(lang)
         if voice is None:
-            return [gr.skip(), views.voice_note(lang, None, error), recent, ids]
+            # A refused clip leaves the box: nothing unusable stays where the voice goes.
+            return [None if error else gr.skip(), views.voice_note(lang, None, error), recent, ids]
         stored = str(self.studio.voice_path(voice))
         value = stored if report is not None and report.trimmed else gr.skip()
         return [value, views.voice_note(lang, report), recent, ids]
