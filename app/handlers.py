@@ -211,8 +211,7 @@ class Studio:
         try:
             return self.ctx.text.preview(text, max(1, int(segment_tokens or 120))), invalid, None
         except (TextError, InvalidOptionError) as e:
-            # Invalid pinyin is said once, by the list of ``invalid``; other errors as the engine words them.
-            return None, invalid, None if invalid else str(e)
+            return None, invalid, str(e)
         except Exception as e:  # the preview must never break typing
             log.warning("text preview failed: %s", e)
             return None, invalid, None

@@ -482,11 +482,10 @@ class StudioUI(PageHandlers, ApiEndpoints):
         text_outs = [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state]
         self.demo.load(self.on_load, None, [lang, *self.language_outputs()], **priv).then(
             None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv).then(
-            self.on_text, [lang, self.text, self.form["segment_tokens"]], text_outs, **priv)
+            self.on_text, [lang, self.text, self.form["segment_tokens"]], text_outs, show_progress="hidden", **priv)
         lang.input(self.on_language, [lang, self.voice], self.language_outputs(), **priv).then(
             None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv).then(
-            self.on_text, [lang, self.text, self.form["segment_tokens"]],
-            [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state], **priv)
+            self.on_text, [lang, self.text, self.form["segment_tokens"]], text_outs, show_progress="hidden", **priv)
         tick_outs = [self.banner, self.status_html, self.timer, self.download_btn]
         self.timer.tick(self.on_tick, [lang], tick_outs, **priv)
 

@@ -67,7 +67,7 @@ def text_preview(lang: str, preview: Any | None, invalid: list[str], *, ready: b
     if invalid:
         parts.append(f'<div class="itts-msg itts-error" id="pinyin-error">'
                      f'{html.escape(t(lang, "preview.invalid_pinyin", words=", ".join(invalid)))}</div>')
-    if error:
+    if error and not invalid:  # invalid pinyin is said once, by the line above
         parts.append(message("error", engine_text(lang, error)))
     elif not text.strip():
         parts.append(f'<div class="itts-dim">{html.escape(t(lang, "preview.empty"))}</div>')

@@ -134,7 +134,9 @@ def test_the_chinese_preview_has_no_english(frontend: TextFrontend) -> None:
     empty = visible(views.text_preview("zh", None, [], ready=True, text=""))
     assert t("zh", "preview.empty") in empty and not english_words(empty)
     # Invalid pinyin is said once, in Chinese, without "the preview appears once the model files…".
-    html = visible(views.text_preview("zh", None, ["hao6"], ready=True, text="你好{好|hao6}"))
+    with pytest.raises(TextError) as err:
+        frontend.preview("你好{好|hao6}")
+    html = visible(views.text_preview("zh", None, ["hao6"], ready=True, error=str(err.value), text="你好{好|hao6}"))
     assert html.count("hao6") == 1 and not english_words(html, "hao6", "hao3"), html
     p = frontend.preview("你好 Ω ж")
     shown = visible(views.text_preview("zh", p, [], ready=True, text="你好 Ω ж"))
