@@ -106,7 +106,7 @@ def test_english_page_fits_and_progress_agrees_with_the_status(browser, server: 
             samples.append(page.evaluate(SAMPLE_JS))
             page.wait_for_timeout(150)
         wait_for_take(page)
-        seg = re.compile(r"segment (\d+) of (\d+)")
+        seg = re.compile(r"segment (\d+) of (\d+)", re.IGNORECASE)
         bars = 0
         for status, bar in samples:
             m, p = seg.search(bar), re.search(r"([\d.]+)\s*%", bar)
