@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from indextts_core.errors import AudioError, InvalidOptionError, TextError
-from indextts_core.voice_check import VoiceReport
+from indextts_core.voice_check import VoiceReport, check_voice
 
 from . import controller as ctl
 from .history import History, Take
 from .i18n import emotion_name, t
+from .i18n_engine import engine_text
 from .paths import AppDirs
 from .settings import TakeSettings
 from .text_tools import TextTools
@@ -163,6 +164,8 @@ def engine_failure(lang: str, exc: BaseException) -> str:
     key, fields = ctl.classify_error(exc)
     if key == "error.unexpected":
         log.error("engine call failed", exc_info=exc)
+    elif "detail" in fields:
+        fields["detail"] = engine_text(lang, fields["detail"])
     return t(lang, key, **fields)
 
 
@@ -182,8 +185,18 @@ class Studio:
         except SilentVoiceError:
             return None, None, t(lang, "error.silent_voice")
         except AudioError as e:
-            return None, None, str(e)
+            return None, None, engine_text(lang, str(e))
         return voice, report, None
+
+    def check_voice(self, path: str | None, lang: str = "en") -> tuple[VoiceReport | None, str | None]:
+        """(report, error sentence) for the clip at ``path``, storing nothing (None, None without one)."""
+        if not path:
+            return None, None
+        try:
+            report = check_voice(path)
+        except AudioError as e:
+            return None, engine_text(lang, str(e))
+        return (None, t(lang, "error.silent_voice")) if report.silent else (report, None)
 
     def voice_path(self, voice: Voice) -> Path:
         return self.ctx.voices.path_of(voice)
@@ -234,7 +247,7 @@ class Studio:
         except SilentVoiceError:
             return Failed(t(lang, "error.silent_voice"))
         except AudioError as e:
-            return Failed(t(lang, "error.audio", detail=str(e)))
+            return Failed(t(lang, "error.audio", detail=engine_text(lang, str(e))))
         if s.emotion_mode == "audio":
             if not s.emotion_audio:
                 return Failed(t(lang, "error.no_emotion_clip"))
@@ -244,12 +257,12 @@ class Studio:
             try:
                 clip, _ = self.ctx.emotion_clips.add(s.emotion_audio)
             except AudioError as e:
-                return Failed(t(lang, "error.audio", detail=str(e)))
+                return Failed(t(lang, "error.audio", detail=engine_text(lang, str(e))))
             s = dataclasses.replace(s, emotion_audio=str(self.ctx.emotion_clips.path_of(clip)))
         try:
             options = s.options()
         except InvalidOptionError as e:
-            return Failed(t(lang, "error.option", detail=str(e)))
+            return Failed(t(lang, "error.option", detail=engine_text(lang, str(e))))
         return voice, s, options
 
     def _own_file(self, path: str) -> bool:

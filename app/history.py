@@ -23,6 +23,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
+UNDO_DIR = "deleted"  # inside the takes folder: the last deleted take's file, until undone or replaced
 
 
 @dataclass
@@ -72,6 +73,9 @@ class History:
         self.takes_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._takes: list[Take] = self._read()
+        self._undo: tuple[Take, int] | None = None  # the last take deleted with keep_for_undo, and its place
+        # An undo does not outlive the app: what a previous run kept aside is deleted now.
+        self._empty_undo()
 
     # -- files ------------------------------------------------------------------------
     def reserve_path(self, text: str, seed: int, suffix: str = "") -> Path:
@@ -129,15 +133,50 @@ class History:
         with self._lock:
             return next((t for t in self._takes if t.id == take_id), None)
 
-    def delete(self, take_id: str) -> bool:
+    def delete(self, take_id: str, *, keep_for_undo: bool = False) -> bool:
+        """Remove a take and its file. With ``keep_for_undo`` the file is set aside instead, until
+        :meth:`undo_delete` brings it back or the next such deletion (one level of undo)."""
         with self._lock:
             take = next((t for t in self._takes if t.id == take_id), None)
             if take is None:
                 return False
+            place = self._takes.index(take)
             self._takes.remove(take)
             self._write()
+            if keep_for_undo:
+                self._empty_undo()
+                aside = self.takes_dir / UNDO_DIR
+                aside.mkdir(exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    (self.takes_dir / take.wav).replace(aside / take.wav)
+                self._undo = (take, place)
+                return True
         (self.takes_dir / take.wav).unlink(missing_ok=True)
         return True
+
+    def undo_delete(self, take_id: str) -> Take | None:
+        """Bring back the take deleted last with ``keep_for_undo`` (None if it is not ``take_id``)."""
+        with self._lock:
+            if self._undo is None or self._undo[0].id != take_id:
+                return None
+            take, place = self._undo
+            aside = self.takes_dir / UNDO_DIR / take.wav
+            if not aside.is_file():
+                self._undo = None
+                return None
+            aside.replace(self.takes_dir / take.wav)
+            self._takes.insert(min(place, len(self._takes)), take)
+            self._write()
+            self._undo = None
+            return take
+
+    def _empty_undo(self) -> None:
+        self._undo = None
+        aside = self.takes_dir / UNDO_DIR
+        if aside.is_dir():
+            for f in aside.iterdir():
+                with contextlib.suppress(OSError):
+                    f.unlink()
 
     @staticmethod
     def new_id() -> str:

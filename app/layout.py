@@ -17,6 +17,7 @@ from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE, SPEED_RANGE
 
 from . import views
 from .api_endpoints import ApiEndpoints
+from .form_fields import FormNumber, FormSlider
 from .handlers import AppContext, Studio, random_seed
 from .i18n import LANG_CHOICES, emotion_name, t
 from .jobs_tabs import JobTabs
@@ -48,6 +49,11 @@ CSS = """
 .itts-progress { width: 100%; }
 .itts-offline { margin-top: 8px; font-size: 0.9em; }
 #lang { max-width: 260px; }
+/* Gradio's container clips with overflow:hidden, which also stops position:sticky; clip does not. */
+.gradio-container { overflow: clip !important; }
+#create-side { align-self: stretch; }
+#generate-bar { position: sticky; top: 0; z-index: 20; flex: none !important;
+                background: var(--background-fill-primary); padding-bottom: 4px; }
 """
 
 # Tooltips: set as the HTML title of each control (and re-applied when Gradio re-renders).
@@ -186,38 +192,45 @@ class StudioUI(PageHandlers, ApiEndpoints):
     def _build_synth(self, L: str) -> None:
         with gr.Row():
             with gr.Column(scale=3):
-                self._r(gr.Markdown(t(L, "sec.voice")), Texts(value="sec.voice"))
-                self.voice = self._r(gr.Audio(sources=["upload", "microphone"], type="filepath",
-                                              label=t(L, "voice.label"), elem_id="voice"),
-                                     Texts(label="voice.label"), tip="voice.tip")
-                self.voice_note = gr.HTML(views.voice_note(L, None), elem_id="voice-note")
-                self.jobs.build_voice_picker(L)
-                self.recent = self._r(gr.Dataset(components=["textbox"], samples=[], type="index",
-                                                 label=t(L, "recent.label"), elem_id="recent-voices",
-                                                 samples_per_page=12, visible=False),
-                                      Texts(label="recent.label"), tip="recent.tip")
-                self.recent_ids = gr.State([])
-
-                self._r(gr.Markdown(t(L, "sec.text")), Texts(value="sec.text"))
-                self.text = self._field("text", gr.Textbox(lines=4, max_lines=20, label=t(L, "text.label"),
-                                                           info=t(L, "text.tip"), placeholder=t(L, "text.placeholder"),
-                                                           elem_id="text"), "text")
-                self.texts[-1][1].placeholder = "text.placeholder"
-                self.preview = gr.HTML(views.text_preview(L, None, [], ready=False), elem_id="text-preview")
-                with gr.Accordion(t(L, "pinyin.acc"), open=False, elem_id="pinyin-acc") as acc:
-                    self._r(acc, Texts(label="pinyin.acc"))
-                    self.pinyin_note = gr.Markdown(t(L, "pinyin.none"), elem_id="pinyin-note")
-                    with gr.Row():
-                        self.poly_char = self._r(gr.Dropdown(choices=[], label=t(L, "pinyin.char.label"),
-                                                             elem_id="pinyin-char", interactive=True),
-                                                 Texts(label="pinyin.char.label"), tip="pinyin.char.tip")
-                        self.poly_reading = self._r(gr.Radio(choices=[], label=t(L, "pinyin.reading.label"),
-                                                             elem_id="pinyin-reading", interactive=True),
-                                                    Texts(label="pinyin.reading.label"), tip="pinyin.reading.tip")
-                    self.poly_insert = self._r(gr.Button(t(L, "pinyin.insert"), elem_id="pinyin-insert", size="sm"),
-                                               Texts(value="pinyin.insert"), tip="pinyin.insert.tip")
-                    self.pinyin_msg = gr.HTML(elem_id="pinyin-message")
-                    self.poly_state = gr.State([])
+                # Voice and text side by side: at 1366x768 the text box is in view when the page opens.
+                with gr.Row(elem_id="voice-text-row"):
+                    with gr.Column(min_width=320, elem_id="voice-col"):
+                        self._r(gr.Markdown(t(L, "sec.voice")), Texts(value="sec.voice"))
+                        self.voice = self._r(gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                                      label=t(L, "voice.label"), elem_id="voice"),
+                                             Texts(label="voice.label"), tip="voice.tip")
+                        self.voice_note = gr.HTML(views.voice_note(L, None), elem_id="voice-note")
+                        self.jobs.build_voice_picker(L)
+                        self.recent = self._r(gr.Dataset(components=["textbox"], samples=[], type="index",
+                                                         label=t(L, "recent.label"), elem_id="recent-voices",
+                                                         samples_per_page=12, visible=False),
+                                              Texts(label="recent.label"), tip="recent.tip")
+                        self.recent_ids = gr.State([])
+                    with gr.Column(min_width=320, elem_id="text-col"):
+                        self._r(gr.Markdown(t(L, "sec.text")), Texts(value="sec.text"))
+                        self.text = self._field("text", gr.Textbox(
+                            lines=4, max_lines=20, label=t(L, "text.label"), info=t(L, "text.tip"),
+                            placeholder=t(L, "text.placeholder"), elem_id="text"), "text")
+                        self.texts[-1][1].placeholder = "text.placeholder"
+                        self.preview = gr.HTML(views.text_preview(L, None, [], ready=False),
+                                               elem_id="text-preview")
+                        with gr.Accordion(t(L, "pinyin.acc"), open=False, elem_id="pinyin-acc") as acc:
+                            self._r(acc, Texts(label="pinyin.acc"))
+                            self.pinyin_note = gr.Markdown(t(L, "pinyin.none"), elem_id="pinyin-note")
+                            with gr.Row():
+                                self.poly_char = self._r(
+                                    gr.Dropdown(choices=[], label=t(L, "pinyin.char.label"), elem_id="pinyin-char",
+                                                interactive=True),
+                                    Texts(label="pinyin.char.label"), tip="pinyin.char.tip")
+                                self.poly_reading = self._r(
+                                    gr.Radio(choices=[], label=t(L, "pinyin.reading.label"), elem_id="pinyin-reading",
+                                             interactive=True),
+                                    Texts(label="pinyin.reading.label"), tip="pinyin.reading.tip")
+                            self.poly_insert = self._r(
+                                gr.Button(t(L, "pinyin.insert"), elem_id="pinyin-insert", size="sm"),
+                                Texts(value="pinyin.insert"), tip="pinyin.insert.tip")
+                            self.pinyin_msg = gr.HTML(elem_id="pinyin-message")
+                            self.poly_state = gr.State([])
 
                 self._r(gr.Markdown(t(L, "sec.emotion")), Texts(value="sec.emotion"))
                 self.emo_mode = self._field("emotion_mode", gr.Radio(
@@ -234,7 +247,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
                         _emotion_choices(EMOTIONS)(L), value="happy", label=t(L, "emo_label.label"),
                         info=t(L, "emo_label.tip"), elem_id="emo-label", interactive=True), "emo_label")
                     self.texts[-1][1].choices = _emotion_choices(EMOTIONS)
-                    self.emo_intensity = self._field("emotion_intensity", gr.Slider(
+                    self.emo_intensity = self._field("emotion_intensity", FormSlider(
                         0.0, MAX_EMOTION_VALUE, value=0.8, step=0.05, label=t(L, "emo_intensity.label"),
                         info=t(L, "emo_intensity.tip"), elem_id="emo-intensity"), "emo_intensity")
                 with gr.Group(visible=False) as self.emo_text_group:
@@ -245,7 +258,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
                     self.emo_analyze = self._r(gr.Button(t(L, "emo_analyze"), elem_id="emo-analyze", size="sm"),
                                                Texts(value="emo_analyze"), tip="emo_analyze.tip")
                 self.emo_analyzed_for = gr.State(None)
-                self.emo_weight = self._field("emotion_weight", gr.Slider(
+                self.emo_weight = self._field("emotion_weight", FormSlider(
                     0.0, 1.0, value=0.65, step=0.05, label=t(L, "emo_weight.label"), info=t(L, "emo_weight.tip"),
                     elem_id="emo-weight", visible=False), "emo_weight")
                 self.emo_note = gr.HTML(elem_id="emo-note")
@@ -254,7 +267,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
                     self.emo_sliders = []
                     with gr.Row():
                         for i, name in enumerate(EMOTIONS):
-                            s = gr.Slider(0.0, MAX_EMOTION_VALUE, value=0.0, step=0.05, label=emotion_name(L, name),
+                            s = FormSlider(0.0, MAX_EMOTION_VALUE, value=0.0, step=0.05, label=emotion_name(L, name),
                                           elem_id=f"emo-vec-{name}", min_width=140)
                             self._r(s, Texts(extra={"label": lambda lg, n=name: emotion_name(lg, n)}),
                                     tip="emo_slider.tip")
@@ -273,15 +286,15 @@ class StudioUI(PageHandlers, ApiEndpoints):
                     _keyed_choices("dur_mode", ("free", "speed", "seconds", "tokens"))(L), value="free",
                     label=t(L, "dur_mode.label"), info=t(L, "dur_mode.tip"), elem_id="dur-mode"), "dur_mode")
                 self.texts[-1][1].choices = _keyed_choices("dur_mode", ("free", "speed", "seconds", "tokens"))
-                self.speed = self._field("speed", gr.Slider(SPEED_RANGE[0], SPEED_RANGE[1], value=1.0, step=0.05,
+                self.speed = self._field("speed", FormSlider(SPEED_RANGE[0], SPEED_RANGE[1], value=1.0, step=0.05,
                                                             label=t(L, "speed.label"), info=t(L, "speed.tip"),
                                                             elem_id="speed", visible=False))
-                self.seconds = self._field("target_seconds", gr.Number(5.0, minimum=0.1, maximum=600,
+                self.seconds = self._field("target_seconds", FormNumber(5.0, minimum=0.1, maximum=600,
                                                                        label=t(L, "seconds.label"),
                                                                        info=t(L, "seconds.tip"),
                                                                        elem_id="target-seconds", visible=False),
                                            "seconds")
-                self.tokens = self._field("target_tokens", gr.Number(250, minimum=1, maximum=30000, precision=0,
+                self.tokens = self._field("target_tokens", FormNumber(250, minimum=1, maximum=30000, precision=0,
                                                                      label=t(L, "tokens.label"),
                                                                      info=t(L, "tokens.tip"), elem_id="target-tokens",
                                                                      visible=False), "tokens")
@@ -293,52 +306,54 @@ class StudioUI(PageHandlers, ApiEndpoints):
                     with gr.Row():
                         self._field("do_sample", gr.Checkbox(d.do_sample, label=t(L, "do_sample.label"),
                                                              elem_id="do-sample"))
-                        self._field("temperature", gr.Slider(0.05, 2.0, d.temperature, step=0.05,
+                        self._field("temperature", FormSlider(0.05, 2.0, d.temperature, step=0.05,
                                                              label=t(L, "temperature.label"), elem_id="temperature"))
                     with gr.Row():
-                        self._field("top_p", gr.Slider(0.05, 1.0, d.top_p, step=0.05, label=t(L, "top_p.label"),
+                        self._field("top_p", FormSlider(0.05, 1.0, d.top_p, step=0.05, label=t(L, "top_p.label"),
                                                        elem_id="top-p"))
-                        self._field("top_k", gr.Slider(0, 100, d.top_k, step=1, label=t(L, "top_k.label"),
+                        self._field("top_k", FormSlider(0, 100, d.top_k, step=1, label=t(L, "top_k.label"),
                                                        elem_id="top-k"))
                     with gr.Row():
-                        self._field("num_beams", gr.Slider(1, 10, d.num_beams, step=1, label=t(L, "num_beams.label"),
+                        self._field("num_beams", FormSlider(1, 10, d.num_beams, step=1, label=t(L, "num_beams.label"),
                                                            elem_id="num-beams"))
-                        self._field("repetition_penalty", gr.Number(d.repetition_penalty, minimum=0.1, maximum=100,
+                        self._field("repetition_penalty", FormNumber(d.repetition_penalty, minimum=0.1, maximum=100,
                                                                     label=t(L, "repetition_penalty.label"),
                                                                     elem_id="repetition-penalty"))
-                        self._field("max_mel_tokens", gr.Number(d.max_mel_tokens, minimum=1, maximum=10000,
+                        self._field("max_mel_tokens", FormNumber(d.max_mel_tokens, minimum=1, maximum=10000,
                                                                 precision=0, label=t(L, "max_mel_tokens.label"),
                                                                 elem_id="max-mel-tokens"))
                     self._r(gr.Markdown(t(L, "adv.segments")), Texts(value="adv.segments"))
                     with gr.Row():
-                        self._field("segment_tokens", gr.Slider(20, 600, d.segment_tokens, step=1,
+                        self._field("segment_tokens", FormSlider(20, 600, d.segment_tokens, step=1,
                                                                 label=t(L, "segment_tokens.label"),
                                                                 elem_id="segment-tokens"))
-                        self._field("gap_ms", gr.Slider(0, 2000, d.gap_ms, step=10, label=t(L, "gap_ms.label"),
+                        self._field("gap_ms", FormSlider(0, 2000, d.gap_ms, step=10, label=t(L, "gap_ms.label"),
                                                         elem_id="gap-ms"))
                     self._r(gr.Markdown(t(L, "adv.diffusion")), Texts(value="adv.diffusion"))
                     with gr.Row():
-                        self._field("diffusion_steps", gr.Slider(1, 100, d.diffusion_steps, step=1,
+                        self._field("diffusion_steps", FormSlider(1, 100, d.diffusion_steps, step=1,
                                                                  label=t(L, "diffusion_steps.label"),
                                                                  elem_id="diffusion-steps"))
-                        self._field("cfg_rate", gr.Slider(0.0, 2.0, d.cfg_rate, step=0.05,
+                        self._field("cfg_rate", FormSlider(0.0, 2.0, d.cfg_rate, step=0.05,
                                                           label=t(L, "cfg_rate.label"), elem_id="cfg-rate"))
                     with gr.Row():
-                        self.seed = self._field("seed", gr.Number(-1, precision=0, label=t(L, "seed.label"),
+                        self.seed = self._field("seed", FormNumber(-1, precision=0, label=t(L, "seed.label"),
                                                                   elem_id="seed", scale=3))
                         with gr.Column(scale=1, min_width=120):
                             self.dice = self._r(gr.Button(t(L, "dice"), elem_id="dice", size="sm"),
                                                 Texts(value="dice"), tip="dice.tip")
 
-            with gr.Column(scale=2):
-                with gr.Row():
-                    self.generate_btn = self._r(gr.Button(t(L, "generate"), variant="primary", size="lg",
-                                                          elem_id="generate", scale=3),
-                                                Texts(value="generate"), tip="generate.tip")
-                    self.stop_btn = self._r(gr.Button(t(L, "stop"), variant="stop", elem_id="stop", scale=1,
-                                                      min_width=80),
-                                            Texts(value="stop"), tip="stop.tip")
-                self.message = gr.HTML(elem_id="message")
+            with gr.Column(scale=2, elem_id="create-side"):
+                # Generate, Stop and the status line stay in view while the form beside them scrolls.
+                with gr.Column(elem_id="generate-bar"):
+                    with gr.Row():
+                        self.generate_btn = self._r(gr.Button(t(L, "generate"), variant="primary", size="lg",
+                                                              elem_id="generate", scale=3),
+                                                    Texts(value="generate"), tip="generate.tip")
+                        self.stop_btn = self._r(gr.Button(t(L, "stop"), variant="stop", elem_id="stop", scale=1,
+                                                          min_width=80),
+                                                Texts(value="stop"), tip="stop.tip")
+                    self.message = gr.HTML(elem_id="message")
                 self.live_audio = self._r(gr.Audio(label=t(L, "live.label"), streaming=self.ctx.streaming,
                                                    autoplay=True, interactive=False, elem_id="live-audio",
                                                    buttons=[], type="filepath"),
@@ -371,8 +386,10 @@ class StudioUI(PageHandlers, ApiEndpoints):
         # History, folders and recent voices are filled by the page's own load event, never at
         # build time: the build is the public /config, which any program on the machine can read.
         self.history_folder = gr.Markdown("", elem_id="history-folder")
+        # Fixed shares: with wrapped text the Text column would otherwise push Length and Seed out of view.
         self.history_table = self._r(gr.Dataframe(value=self._history_frame(L, [])[0], interactive=False,
-                                                  wrap=True, label=t(L, "history.table"), elem_id="history-table"),
+                                                  wrap=True, label=t(L, "history.table"), elem_id="history-table",
+                                                  column_widths=["16%", "32%", "16%", "16%", "10%", "10%"]),
                                      Texts(label="history.table"), tip="history.table.tip")
         self.history_ids = gr.State([])
         self.history_sel = gr.State(None)
@@ -395,6 +412,9 @@ class StudioUI(PageHandlers, ApiEndpoints):
                                               Texts(value="history.delete"), tip="history.delete.tip")
                 self.history_refresh = self._r(gr.Button(t(L, "history.refresh"), elem_id="history-refresh"),
                                                Texts(value="history.refresh"), tip="history.refresh.tip")
+                self.history_undo = self._r(gr.Button(t(L, "history.undo"), elem_id="history-undo", visible=False),
+                                            Texts(value="history.undo"), tip="history.undo.tip")
+                self.history_deleted = gr.State(None)
                 self.history_msg = gr.HTML(elem_id="history-message")
         self.jobs.build_take_export(L)
 
@@ -460,12 +480,13 @@ class StudioUI(PageHandlers, ApiEndpoints):
     def _wire(self) -> None:
         priv = {"api_visibility": "private"}
         lang = self.lang
+        text_outs = [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state]
         self.demo.load(self.on_load, None, [lang, *self.language_outputs()], **priv).then(
-            None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv)
-        lang.input(self.on_language, [lang], self.language_outputs(), **priv).then(
             None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv).then(
-            self.on_text, [lang, self.text, self.form["segment_tokens"]],
-            [self.preview, self.poly_char, self.poly_reading, self.pinyin_note, self.poly_state], **priv)
+            self.on_text, [lang, self.text, self.form["segment_tokens"]], text_outs, show_progress="hidden", **priv)
+        lang.input(self.on_language, [lang, self.voice], self.language_outputs(), **priv).then(
+            None, [lang], None, js="(l) => { window.ittsApplyTips && window.ittsApplyTips(l); }", **priv).then(
+            self.on_text, [lang, self.text, self.form["segment_tokens"]], text_outs, show_progress="hidden", **priv)
         tick_outs = [self.banner, self.status_html, self.timer, self.download_btn]
         self.timer.tick(self.on_tick, [lang], tick_outs, **priv)
 
@@ -506,10 +527,11 @@ class StudioUI(PageHandlers, ApiEndpoints):
         self.history_table.select(self.on_history_select, [lang, self.history_ids],
                                   [self.history_audio, self.history_info, self.history_sel, self.history_download,
                                    self.history_reuse, self.history_delete], **priv)
-        self.history_delete.click(self.on_history_delete, [lang, self.history_sel],
-                                  [self.history_table, self.history_ids, self.history_audio, self.history_info,
-                                   self.history_sel, self.history_download, self.history_reuse, self.history_delete,
-                                   self.history_msg], **priv)
+        self.history_delete.click(self.on_history_delete, [lang, self.history_sel], self.history_delete_outputs(),
+                                  **priv)
+        self.history_undo.click(self.on_history_undo, [lang, self.history_deleted],
+                                [self.history_table, self.history_ids, self.history_undo, self.history_deleted,
+                                 self.history_msg], **priv)
         self.history_refresh.click(self.on_history_refresh, [lang], [self.history_table, self.history_ids], **priv)
         self.history_reuse.click(self.on_history_reuse, [lang, self.history_sel], self.reuse_outputs(), **priv)
 

@@ -77,7 +77,8 @@ class PageHandlers:
                                               self.history_folder, self.recent, self.recent_ids, self.voice_note,
                                               self.timer]
 
-    def on_language(self, lang: str) -> list[Any]:
+    def on_language(self, lang: str, voice: str | None = None) -> list[Any]:
+        """Every word of the page in ``lang``; the voice note is written again for the voice in the box."""
         frame, ids = self._history_frame(lang)
         recent, recent_ids = self._recent_update(lang)
         status = self.ctx.controller.status()
@@ -86,7 +87,8 @@ class PageHandlers:
                                                                visible=self._download_needed(status))
         return [*texts, views.banner(lang, status), self._status_html(lang, status),
                 frame, ids, t(lang, "history.folder", path=self.ctx.dirs.takes_dir), recent, recent_ids,
-                gr.skip(), gr.Timer(active=status.state in (ctl.LOADING, ctl.DOWNLOADING))]
+                views.voice_note(lang, *self.studio.check_voice(voice, lang)),
+                gr.Timer(active=status.state in (ctl.LOADING, ctl.DOWNLOADING))]
 
     def _text_index(self, comp: Any) -> int:
         return next(i for i, (c, _) in enumerate(self.texts) if c is comp)
@@ -112,7 +114,8 @@ class PageHandlers:
         voice, report, error = self.studio.add_voice(path, lang)
         recent, ids = self._recent_update(lang)
         if voice is None:
-            return [gr.skip(), views.voice_note(lang, None, error), recent, ids]
+            # A refused clip leaves the box: nothing unusable stays where the voice goes.
+            return [None if error else gr.skip(), views.voice_note(lang, None, error), recent, ids]
         stored = str(self.studio.voice_path(voice))
         value = stored if report is not None and report.trimmed else gr.skip()
         return [value, views.voice_note(lang, report), recent, ids]
@@ -161,8 +164,8 @@ class PageHandlers:
             return [gr.skip(), views.message("warn", t(lang, "pinyin.moved"))]
         try:
             new_text = text_tools.apply_reading(text, index, reading)
-        except ValueError as e:
-            return [gr.skip(), views.message("error", str(e))]
+        except ValueError:  # the reading offered is always valid; the text moved under it
+            return [gr.skip(), views.message("warn", t(lang, "pinyin.moved"))]
         old = found[1]
         # "Replaced" only when an annotation was there; otherwise one is added.
         note = (t(lang, "pinyin.replaced", char=expected, reading=reading, old=old) if old and old != reading
@@ -276,18 +279,31 @@ class PageHandlers:
                  else views.emotion_summary(lang, take.settings),
                  seconds=take.seconds, seed=take.seed, text=take.text.replace("\n", " "), voice=take.voice_name,
                  file=path)
-        info += "\n\n<details><summary>settings</summary>\n\n```json\n" + json.dumps(
+        info += f"\n\n<details><summary>{t(lang, 'history.settings')}</summary>\n\n```json\n" + json.dumps(
             take.settings, ensure_ascii=False, indent=1) + "\n```\n</details>"
         return [str(path), info, take.id, gr.DownloadButton(value=str(path), visible=True),
                 gr.Button(interactive=True), gr.Button(interactive=True)]
 
+    def history_delete_outputs(self) -> list[Any]:
+        return [self.history_table, self.history_ids, self.history_audio, self.history_info, self.history_sel,
+                self.history_download, self.history_reuse, self.history_delete, self.history_msg, self.history_undo,
+                self.history_deleted]
+
     def on_history_delete(self, lang: str, take_id: str | None) -> list[Any]:
-        if take_id:
-            self.ctx.history.delete(take_id)
+        """Delete the selected take; Undo brings it back (until the next deletion)."""
+        deleted = take_id if take_id and self.ctx.history.delete(take_id, keep_for_undo=True) else None
         frame, ids = self._history_frame(lang)
+        msg = views.message("ok", t(lang, "history.deleted")) if deleted else ""
         return [frame, ids, None, t(lang, "history.pick"), None, gr.DownloadButton(visible=False),
-                gr.Button(interactive=False), gr.Button(interactive=False),
-                views.message("ok", t(lang, "history.deleted"))]
+                gr.Button(interactive=False), gr.Button(interactive=False), msg,
+                gr.Button(visible=deleted is not None), deleted]
+
+    def on_history_undo(self, lang: str, take_id: str | None) -> list[Any]:
+        take = self.ctx.history.undo_delete(take_id) if take_id else None
+        frame, ids = self._history_frame(lang)
+        msg = views.message("ok", t(lang, "history.restored")) if take else \
+            views.message("warn", t(lang, "history.undo_gone"))
+        return [frame, ids, gr.Button(visible=False), None, msg]
 
     def on_history_refresh(self, lang: str) -> list[Any]:
         frame, ids = self._history_frame(lang)

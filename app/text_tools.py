@@ -6,6 +6,7 @@ stays readable; the engine turns it into the model's inline syllable before read
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -44,14 +45,76 @@ def typed_form(syllable: str) -> str:
     return re.sub(r"^([jqx])v", r"\1u", s)
 
 
+# Characters never offered although their readings differ. 一 and 不 change tone with the next
+# syllable (yi1/yi2/yi4, bu4/bu2): that is tone sandhi, not a choice of reading. 的 and 了 are,
+# in running text, almost always the particles de5 and le5; their other readings (的确 di2,
+# 目的 di4, 了解 liao3) live in set words that the phrase dictionary already reads right. These
+# four are among the ten most frequent characters of Chinese: listing them would put an entry
+# in the helper for nearly every sentence and bury the characters worth checking.
+NOT_OFFERED = frozenset("一不的了")
+# A reading is "in use" when at least this many of pypinyin's phrases, and this share of the
+# phrases holding the character, read it so: archaic and dictionary-only readings (他 tuo2,
+# 大 tai4, 们 men2) fall below, and real alternatives (得 dei3, 还 huan2, 重 chong2) stay.
+MIN_PHRASES = 3
+MIN_SHARE = 0.01
+
+
+@functools.cache
+def _phrase_readings() -> dict[str, dict[str, int]]:
+    """How many of pypinyin's phrases read each character each way (tone-number spelling).
+
+    Built once from pypinyin's own phrase table (about 47,000 phrases, a second or so), which
+    is fixed data shipped with the library.
+    """
+    from pypinyin.contrib.tone_convert import to_tone3
+    from pypinyin.phrases_dict import phrases_dict
+
+    counts: dict[str, dict[str, int]] = {}
+    for phrase, readings in phrases_dict.items():
+        if len(phrase) != len(readings):
+            continue
+        for ch, items in zip(phrase, readings, strict=True):
+            spelt = to_tone3(items[0], neutral_tone_with_five=True)
+            per_char = counts.setdefault(ch, {})
+            per_char[spelt] = per_char.get(spelt, 0) + 1
+    return counts
+
+
+def readings_in_use(char: str, default: str, candidates: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The readings of ``char`` worth offering, ``default`` (its reading in context) first.
+
+    Of ``candidates`` (every reading pypinyin knows, typed form), those in use in phrases (see
+    :data:`MIN_PHRASES`); a neutral-tone form (``jia5``) is dropped when the same syllable is
+    there with a full tone (``jia1``): stress, not another reading.
+    """
+    used = _phrase_readings().get(char, {})
+    total = sum(used.values())
+    keep = [default] + [c for c in candidates if c != default
+                        and used.get(c, 0) >= max(MIN_PHRASES, MIN_SHARE * total)]
+    full_tone = {c[:-1] for c in keep if not c.endswith("5")}
+    return tuple(dict.fromkeys(c for c in keep if c == default or not (c.endswith("5") and c[:-1] in full_tone)))
+
+
+def _one_reading(readings: tuple[str, ...]) -> bool:
+    """True when the readings differ only by a neutral tone (``ge4``/``ge5``)."""
+    return len({r[:-1] if r[-1:].isdigit() else r for r in readings}) <= 1 and \
+        sum(not r.endswith("5") for r in readings) <= 1
+
+
 def find_polyphones(text: str, limit: int = 200) -> list[Polyphone]:
-    """Polyphonic Han characters of ``text`` in order, with their readings (default first)."""
+    """Han characters of ``text`` whose reading is a real choice, in order, with their readings
+    in use (default first). An annotated character is always listed (its annotation can be changed)."""
     found: list[Polyphone] = []
     for r in char_readings(text):
-        if r.polyphone:
-            readings = tuple(dict.fromkeys(typed_form(c) for c in r.candidates))
+        if r.polyphone and r.char not in NOT_OFFERED:
+            typed = tuple(dict.fromkeys(typed_form(c) for c in r.candidates))
+            readings = readings_in_use(r.char, typed[0], typed)
             i = r.offset
             m = _ANNOTATION.match(text, i + 1)
+            if len(readings) < 2 or _one_reading(readings):
+                if m is None:
+                    continue
+                readings = typed  # the user chose a reading here: keep every choice open
             found.append(Polyphone(i, r.char, readings, text[max(0, i - 4): i + 5],
                                    m.group(1) if m else None))
             if len(found) >= limit:

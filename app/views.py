@@ -10,6 +10,7 @@ from indextts_core.voice_check import VoiceReport
 
 from . import controller as ctl
 from .i18n import emotion_name, t
+from .i18n_engine import engine_text
 from .models import DownloadSnapshot, ModelFiles
 
 MESSAGE_KINDS = ("info", "ok", "warn", "error")
@@ -39,19 +40,22 @@ def human_bytes(n: float | None) -> str:
 
 
 def voice_note(lang: str, report: VoiceReport | None, error: str | None = None) -> str:
+    """The note under the voice box. ``error`` is a sentence of the app or the engine's (translated here)."""
     if error:
-        return message("error", error)
+        return message("error", engine_text(lang, error))
     if report is None:
         return message("info", t(lang, "voice.none"))
-    lines = [t(lang, "voice.ok", seconds=report.duration, rate=report.sample_rate, channels=report.channels,
+    # "OK" only when nothing is wrong: a clip with warnings is usable, not fine.
+    head = "voice.warn" if report.warnings or not report.usable else "voice.ok"
+    lines = [t(lang, head, seconds=report.duration, rate=report.sample_rate, channels=report.channels,
                peak=max(report.peak_db, -99), rms=max(report.rms_db, -99))]
     if report.trimmed:
         lines.append(t(lang, "voice.trimmed", used=report.used_seconds))
-    # The engine's sentences are English; they stay as they are in the Chinese interface.
-    lines += list(report.notes)
+    lines += [engine_text(lang, s) for s in report.notes]
     kind = "warn" if report.warnings else "ok"
     body = "".join(f"<div>{html.escape(s)}</div>" for s in lines)
-    warn = "".join(f'<div class="itts-warnline">⚠ {html.escape(s)}</div>' for s in report.warnings)
+    warn = "".join(f'<div class="itts-warnline">⚠ {html.escape(engine_text(lang, s))}</div>'
+                   for s in report.warnings)
     return f'<div class="itts-msg itts-{kind}" role="status">{body}{warn}</div>'
 
 
@@ -63,12 +67,13 @@ def text_preview(lang: str, preview: Any | None, invalid: list[str], *, ready: b
     if invalid:
         parts.append(f'<div class="itts-msg itts-error" id="pinyin-error">'
                      f'{html.escape(t(lang, "preview.invalid_pinyin", words=", ".join(invalid)))}</div>')
-    if error:
-        parts.append(message("error", error))
+    if error and not invalid:  # invalid pinyin is said once, by the line above
+        parts.append(message("error", engine_text(lang, error)))
     elif not text.strip():
         parts.append(f'<div class="itts-dim">{html.escape(t(lang, "preview.empty"))}</div>')
     elif preview is None:
-        parts.append(f'<div class="itts-dim">{html.escape(t(lang, "preview.not_ready"))}</div>')
+        if not invalid:  # with invalid pinyin there is nothing to preview until it is fixed
+            parts.append(f'<div class="itts-dim">{html.escape(t(lang, "preview.not_ready"))}</div>')
     else:
         segments = list(getattr(preview, "segments", []) or [])
         n_tokens = len(getattr(preview, "ids", []) or getattr(preview, "pieces", []) or [])
@@ -85,8 +90,7 @@ def text_preview(lang: str, preview: Any | None, invalid: list[str], *, ready: b
         unknown = list(getattr(preview, "unknown", []) or [])
         if unknown and not any("<unk>" in w for w in warnings):
             warnings.append(t(lang, "preview.unknown", pieces=" ".join(map(str, unknown[:20]))))
-        # The engine's sentences are English; they are shown as they are.
-        parts += [f'<div class="itts-warnline">⚠ {html.escape(str(w))}</div>' for w in warnings]
+        parts += [f'<div class="itts-warnline">⚠ {html.escape(engine_text(lang, str(w)))}</div>' for w in warnings]
     parts.append("</div>")
     return "".join(parts)
 
@@ -98,7 +102,7 @@ def take_info(lang: str, *, seconds: float, requested: float | None, gen: float,
              t(lang, "take.saved", path=path)]
     if is_test_model:
         lines.append(f"⚠ {t(lang, 'take.test_model')}")
-    lines += [f"⚠ {w}" for w in warnings]
+    lines += [f"⚠ {engine_text(lang, w)}" for w in warnings]
     return "\n\n".join(lines)
 
 

@@ -98,6 +98,24 @@ def test_history_names_never_collide_and_index_survives(tmp_path: Path) -> None:
     assert slug("今天天气很好。") == "jin-tian-tian-qi-hen-hao"
 
 
+def test_history_delete_can_be_undone_once(tmp_path: Path) -> None:
+    h = History(tmp_path / "takes", tmp_path / "history.json")
+    a, b, c = _take(h, "one"), _take(h, "two"), _take(h, "three")
+    assert h.delete(b.id, keep_for_undo=True)
+    assert [t.id for t in h.list()] == [c.id, a.id] and not (tmp_path / "takes" / b.wav).exists()
+    assert h.undo_delete(a.id) is None  # only the take deleted last comes back
+    assert h.undo_delete(b.id).id == b.id
+    assert [t.id for t in h.list()] == [c.id, b.id, a.id]  # back in its place, file and all
+    assert h.undo_delete(b.id) is None  # once
+    # The next deletion ends the previous one's undo; a new run keeps nothing set aside.
+    h.delete(a.id, keep_for_undo=True)
+    h.delete(c.id, keep_for_undo=True)
+    assert h.undo_delete(a.id) is None
+    again = History(tmp_path / "takes", tmp_path / "history.json")
+    assert again.undo_delete(c.id) is None and not any((tmp_path / "takes" / "deleted").iterdir())
+    assert [t.id for t in again.list()] == [b.id]
+
+
 def test_broken_history_index_is_set_aside(tmp_path: Path) -> None:
     (tmp_path / "history.json").write_text("{not json", encoding="utf-8")
     h = History(tmp_path / "takes", tmp_path / "history.json")
@@ -138,7 +156,7 @@ def test_polyphones_and_annotation(tiny_model_dir: Path) -> None:
     assert polys["长"].index == 7
     assert apply_reading("最重要", 1, "chong2") == "最重[chong2]要"
     assert apply_reading("最重[chong2]要", 1, "zhong4") == "最重[zhong4]要"  # replaced, not stacked
-    assert find_polyphones("最重[chong2]要")[1].annotated == "chong2"
+    assert {p.char: p for p in find_polyphones("最重[chong2]要")}["重"].annotated == "chong2"
     with pytest.raises(ValueError):
         apply_reading("最重要", 5, "zhong4")
     with pytest.raises(ValueError):
