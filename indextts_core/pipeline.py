@@ -195,12 +195,13 @@ class IndexTTS2:
                         progress: Callable | None = None, text: TextFrontend | None = None) -> IndexTTS2:
         """Load a checkpoint folder in the official layout, downloading missing files first.
 
-        ``model_dir=None`` is :func:`indextts_core.download.default_model_dir`. ``dtype`` sets
+        ``model_dir=None`` is :func:`indextts_core.model_folder.default_model_dir`. ``dtype`` sets
         the GPT and its conditioners (``None``/``"auto"``: float16 on GPUs, float32 on the CPU);
         the encoders, s2mel and the vocoder always run in float32, as in the reference.
         ``text``: a front end of this folder to share (an application's previews), else a new one.
         """
-        from .download import default_model_dir, ensure_model
+        from .download import ensure_model
+        from .model_folder import default_model_dir
 
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         ensure_model(model_dir, ("core",), progress=progress, offline=None if download else True)
