@@ -177,6 +177,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
                 with gr.Tab(t(L, "tab.status"), id="status", elem_id="tab-status") as tab_status:
                     self._r(tab_status, Texts(label="tab.status"))
                     self._build_status(L)
+            self.jobs.render_timer()
             self._build_api()
             self.timer = gr.Timer(1.0, active=False)
             self._wire()
