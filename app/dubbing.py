@@ -11,9 +11,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from indextts_core import batch, subtitles
+from indextts_core.emotion import normalize_emotion_vector, scale_emotion_vector
 from indextts_core.errors import IndexTTSError, InvalidOptionError
 from indextts_core.export import ExportOptions
 from indextts_core.jobs import (
@@ -28,7 +29,7 @@ from indextts_core.jobs import (
     Progress,
     SessionEngine,
 )
-from indextts_core.options import Duration, Emotion, SynthesisOptions
+from indextts_core.options import EMOTIONS, Duration, Emotion, SynthesisOptions
 from indextts_core.voices import SavedVoice, SavedVoices
 
 from . import controller as ctl
@@ -53,6 +54,12 @@ def jobs_dir(ctx: AppContext) -> Path:
 
 def saved_voices_dir(ctx: AppContext) -> Path:
     return ctx.dirs.voices_dir / "saved"
+
+
+class ItemTake(NamedTuple):
+    audio: Path | None
+    text: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -130,17 +137,15 @@ class Dubbing:
         return self.library.import_(data, name or None)
 
     def voice_rows(self, lang: str) -> list[list[Any]]:
-        return [[v.name, self._emotion_text(lang, v.emotion), v.clip.name] for v in self.library.list()]
+        return [[v.name, self.emotion_text(lang, v.emotion), v.clip.name] for v in self.library.list()]
 
     @staticmethod
-    def _emotion_text(lang: str, emotion: Emotion | None) -> str:
+    def emotion_text(lang: str, emotion: Emotion | None) -> str:
         from .i18n import emotion_name
 
         if emotion is None or emotion.mode == "speaker":
             return emotion_name(lang, "speaker")
         if emotion.mode == "vector" and emotion.vector is not None:
-            from indextts_core.options import EMOTIONS
-
             return ", ".join(f"{emotion_name(lang, n)} {v:g}" for n, v in zip(EMOTIONS, emotion.vector, strict=True)
                              if v)
         return emotion.mode
@@ -228,14 +233,16 @@ class Dubbing:
                          it.request.text, _state_text(lang, it.state, it.error), made, fit])
         return rows
 
-    def item_audio(self, job_id: int, row: int) -> tuple[Path | None, str]:
-        """The take of the ``row``-th item (None until it is made) and its text."""
+    def item_audio(self, job_id: int, row: int) -> ItemTake:
+        """The take of the ``row``-th item (None until it is made), its text, and a key that
+        changes whenever another take of it is ready or it is being made again."""
         items = self.store.items(job_id)
         if not 0 <= row < len(items):
             raise DubbingError(f"job {job_id} has no row {row + 1}")
         it = items[row]
-        return (it.output if it.state == DONE and it.output is not None and it.output.is_file() else None,
-                it.request.text)
+        made = it.state == DONE and it.output is not None and it.output.is_file()
+        # Every run of an item claims it once more, so the attempt count names the take on disk.
+        return ItemTake(it.output if made else None, it.request.text, f"{job_id}/{row}/{it.attempts if made else '-'}")
 
     def dub_results(self, job_id: int, export: ExportOptions) -> subtitles.DubFiles:
         title = self.store.job(job_id)["title"]
@@ -270,6 +277,30 @@ def export_take(ctx: AppContext, take_id: str | None, options: ExportOptions) ->
     lufs = "" if options.loudness_lufs is None else f"-{options.loudness_lufs:g}lufs"
     stem = f"{Path(take.wav).stem}-{options.sample_rate}{lufs}"
     return export.write(folder / stem, audio, sr, options)
+
+
+def emotion_fields(emotion: Emotion) -> dict[str, Any]:
+    """A saved voice's default emotion as the Create tab's emotion fields (named as in
+    :class:`TakeSettings`), so that the form then makes the takes the voice's lines get."""
+    if emotion.mode == "speaker":
+        return {"emotion_mode": "speaker"}
+    if emotion.mode == "audio":
+        return {"emotion_mode": "audio", "emotion_audio": str(emotion.audio), "emotion_weight": emotion.weight}
+    if emotion.mode == "text":
+        return {"emotion_mode": "text", "emotion_text": emotion.text or "", "emotion_weight": emotion.weight,
+                "emotion_random": emotion.use_random}
+    assert emotion.vector is not None
+    vector, balance = tuple(emotion.vector), emotion.apply_ui_bias
+    if emotion.weight != 1.0:
+        # The form's mix has no weight of its own: it holds the values the engine would use.
+        values = normalize_emotion_vector(vector) if balance else vector
+        vector, balance = tuple(scale_emotion_vector(values, emotion.weight)), False
+    fields: dict[str, Any] = {"emotion_mode": "vector", "emotion_vector": vector,
+                              "emotion_random": emotion.use_random, "emotion_balance": balance}
+    named = [(n, v) for n, v in zip(EMOTIONS, vector, strict=True) if v]
+    if len(named) == 1:  # one emotion: the label and intensity boxes say which
+        fields |= {"emotion_label": named[0][0], "emotion_intensity": named[0][1]}
+    return fields
 
 
 _STATE_KEYS: Mapping[str, str] = {PENDING: "state.pending", RUNNING: "state.running", DONE: "state.done",

@@ -52,6 +52,14 @@ JOB_STRINGS: dict[str, tuple[str, str]] = {
     "take.export.tip": ("The take selected above, in the chosen format, sample rate and loudness.",
                         "把上面选中的语音按所选格式、采样率和响度导出。"),
     "take.dl": ("Download the export", "下载导出文件"),
+    # -- the Create tab's picker of saved voices ----------------------------------------
+    "create.saved.label": ("Saved voice", "已保存的音色"),
+    "create.saved.tip": ("A voice of the library (Voices tab): its clip goes into the box above, and its default "
+                         "emotion, if it has one, into the emotion settings.",
+                         "音色库（音色库页）中的音色：其片段载入上方，若有默认情感也一并填入情感设置。"),
+    "create.saved.none": ("— pick a saved voice —", "—— 选择已保存的音色 ——"),
+    "create.saved.emotion": ("Emotion set to {emotion}, the default of “{name}”.",
+                             "情感已设为“{name}”的默认情感：{emotion}。"),
     # -- Dub --------------------------------------------------------------------------
     "dub.intro": ("Upload an .srt or .vtt file: every cue becomes a take exactly as long as the cue, placed at its "
                   "start time. Write `Name: text` in a cue to use the saved voice *Name*, and `[sad 0.8] text` "
@@ -119,7 +127,14 @@ JOB_STRINGS: dict[str, tuple[str, str]] = {
     "batch.start.tip": ("Make a job of the lines and start it.", "把台词做成任务并开始。"),
     "batch.created": ("Job made with {n} line(s); it is running.", "已创建 {n} 行的任务，正在生成。"),
     "batch.table": ("Lines", "台词"),
-    "batch.table.tip": ("Click a line to play its take.", "点击一行可播放。"),
+    "batch.table.tip": ("Click a line to play its take, edit its text and make it again.",
+                        "点击一行可播放、修改台词并重新生成。"),
+    "batch.line.text": ("Text of this line", "这一行的台词"),
+    "batch.line.text.tip": ("Edit the line, then Make again; the ZIP and its manifest you build next carry the edit.",
+                            "修改台词后点“重新生成”；之后打包的 ZIP 和清单会包含修改。"),
+    "batch.regen.tip": ("A new take of this line (new seed, and the edited text if changed).",
+                        "重新生成这一行（新的随机种子；若台词已改则用新台词）。"),
+    "batch.pick": ("Click a line in the table first.", "请先在表格中点击一行。"),
     "batch.col.row": ("Row", "行"),
     "batch.col.file": ("File", "文件"),
     "batch.col.text": ("Text", "台词"),

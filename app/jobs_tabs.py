@@ -18,8 +18,8 @@ from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE
 from indextts_core.subtitles import FIT_EXACT, FIT_NATURAL
 
 from . import views
-from .dubbing import Dubbing, export_options, export_take
-from .i18n import emotion_name, t
+from .dubbing import Dubbing, ItemTake, emotion_fields, export_options, export_take
+from .i18n import detect_language, emotion_name, t
 
 if TYPE_CHECKING:
     from .layout import StudioUI
@@ -40,6 +40,15 @@ def _frame(lang: str, prefix: str, columns: tuple[str, ...], rows: list[list[Any
 
 def _row_of(evt: gr.SelectData) -> int | None:
     return evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+
+
+def _audio(take: ItemTake) -> str | None:
+    return None if take.audio is None else str(take.audio)
+
+
+def _panel_reset() -> list[Any]:
+    """The panel under a job's table with nothing picked: player, text, row, Make again, shown take."""
+    return [None, "", None, gr.Button(interactive=False), None]
 
 
 class JobTabs:
@@ -74,6 +83,22 @@ class JobTabs:
     def _voice_choices(self, lang: str) -> list[tuple[str, str]]:
         return [(t(lang, "jobs.voice.create"), ""), *[(n, n) for n in self.dubbing.voice_names()]]
 
+    def _saved_choices(self, lang: str) -> list[tuple[str, str]]:
+        return [(t(lang, "create.saved.none"), ""), *[(n, n) for n in self.dubbing.voice_names()]]
+
+    def _pickers(self, lang: str) -> list[Any]:
+        """Every voice picker's choices: the Create tab's, then the Dub and Batch tabs' defaults."""
+        jobs = self._voice_choices(lang)
+        return [gr.Dropdown(choices=self._saved_choices(lang)), gr.Dropdown(choices=jobs), gr.Dropdown(choices=jobs)]
+
+    def build_voice_picker(self, L: str) -> None:
+        """Under the Create tab's voice: a voice of the library instead of an upload."""
+        from .layout import Texts
+
+        self.saved_voice = self.ui._r(gr.Dropdown(self._saved_choices(L), value="", label=t(L, "create.saved.label"),
+                                                  elem_id="saved-voice"), Texts(label="create.saved.label"),
+                                      tip="create.saved.tip")
+
     def _export_row(self, L: str, r: Any, Texts: Any, prefix: str) -> tuple[Any, Any, Any]:
         with gr.Row():
             fmt = r(gr.Dropdown([f for f in FORMATS if f in available_formats()], value="wav16",
@@ -99,6 +124,21 @@ class JobTabs:
                                                           scale=1), Texts(value="jobs.resume"), tip="jobs.resume.tip"))
         setattr(self, f"{prefix}_progress", gr.HTML(elem_id=f"{prefix}-progress"))
 
+    def _item_panel(self, L: str, r: Any, Texts: Any, ids: tuple[str, str, str], text_key: str,
+                    regen_tip: str) -> tuple[Any, ...]:
+        """Under a job's table: the picked item's player, its text, Make again; the picked row and
+        the key of the take in the player (see :meth:`Dubbing.item_audio`)."""
+        with gr.Row():
+            with gr.Column(scale=3):
+                audio = r(gr.Audio(type="filepath", interactive=False, label=t(L, "dub.cue.audio"), elem_id=ids[0]),
+                          Texts(label="dub.cue.audio"))
+                text = r(gr.Textbox(lines=2, label=t(L, text_key), elem_id=ids[1]), Texts(label=text_key),
+                         tip=f"{text_key}.tip")
+            with gr.Column(scale=1):
+                regen = r(gr.Button(t(L, "dub.regen"), elem_id=ids[2], interactive=False), Texts(value="dub.regen"),
+                          tip=regen_tip)
+        return audio, text, regen, gr.State(None), gr.State(None)
+
     def _build_dub(self, L: str, r: Any, Texts: Any) -> None:
         r(gr.Markdown(t(L, "dub.intro")), Texts(value="dub.intro"))
         with gr.Row():
@@ -122,16 +162,9 @@ class JobTabs:
         self.dub_table = r(gr.Dataframe(_frame(L, "dub", DUB_COLUMNS, []), interactive=False, wrap=True,
                                         label=t(L, "dub.table"), elem_id="dub-table"),
                            Texts(label="dub.table"), tip="dub.table.tip")
-        with gr.Row():
-            with gr.Column(scale=3):
-                self.dub_cue_audio = r(gr.Audio(type="filepath", interactive=False, label=t(L, "dub.cue.audio"),
-                                                elem_id="dub-cue-audio"), Texts(label="dub.cue.audio"))
-                self.dub_cue_text = r(gr.Textbox(lines=2, label=t(L, "dub.cue.text"), elem_id="dub-cue-text"),
-                                      Texts(label="dub.cue.text"), tip="dub.cue.text.tip")
-            with gr.Column(scale=1):
-                self.dub_regen = r(gr.Button(t(L, "dub.regen"), elem_id="dub-regen", interactive=False),
-                                   Texts(value="dub.regen"), tip="dub.regen.tip")
-        self.dub_row = gr.State(None)
+        (self.dub_cue_audio, self.dub_cue_text, self.dub_regen, self.dub_row,
+         self.dub_shown) = self._item_panel(L, r, Texts, ("dub-cue-audio", "dub-cue-text", "dub-regen"),
+                                            "dub.cue.text", "dub.regen.tip")
         r(gr.Markdown(t(L, "export.title")), Texts(value="export.title"))
         self.dub_format, self.dub_rate, self.dub_lufs = self._export_row(L, r, Texts, "dub")
         self.dub_build = r(gr.Button(t(L, "dub.build"), variant="primary", elem_id="dub-build"),
@@ -163,8 +196,9 @@ class JobTabs:
         self.batch_table = r(gr.Dataframe(_frame(L, "batch", BATCH_COLUMNS, []), interactive=False, wrap=True,
                                           label=t(L, "batch.table"), elem_id="batch-table"),
                              Texts(label="batch.table"), tip="batch.table.tip")
-        self.batch_audio = r(gr.Audio(type="filepath", interactive=False, label=t(L, "dub.cue.audio"),
-                                      elem_id="batch-audio"), Texts(label="dub.cue.audio"))
+        (self.batch_audio, self.batch_text, self.batch_regen, self.batch_row,
+         self.batch_shown) = self._item_panel(L, r, Texts, ("batch-audio", "batch-line-text", "batch-regen"),
+                                              "batch.line.text", "batch.regen.tip")
         r(gr.Markdown(t(L, "export.title")), Texts(value="export.title"))
         self.batch_format, self.batch_rate, self.batch_lufs = self._export_row(L, r, Texts, "batch")
         self.batch_build = r(gr.Button(t(L, "batch.build"), variant="primary", elem_id="batch-build"),
@@ -260,21 +294,17 @@ class JobTabs:
         text, fraction = self.dubbing.progress_text(lang, job_id)
         return [_frame(lang, "dub", DUB_COLUMNS, self.dubbing.cue_rows(lang, job_id)), _progress_html(text, fraction)]
 
-    def on_dub_select(self, lang: str, job_id: int | None, evt: gr.SelectData) -> list[Any]:
-        row = _row_of(evt)
-        if job_id is None or row is None:
-            return [None, "", None, gr.Button(interactive=False)]
-        audio, text = self.dubbing.item_audio(job_id, row)
-        return [None if audio is None else str(audio), text, row, gr.Button(interactive=True)]
+    def on_dub_job_change(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
+        """Another job picked: its cues, an empty cue panel, no track of the job before."""
+        return [*self.on_dub_job(lang, dub_job), *_panel_reset(), None, *[gr.DownloadButton(visible=False)] * 3,
+                gr.Timer(active=self._busy(dub_job, batch_job))]
 
     def on_dub_regen(self, lang: str, job_id: int | None, row: int | None, text: str) -> list[Any]:
-        if job_id is None or row is None:
-            return [views.message("warn", t(lang, "dub.pick")), gr.skip()]
-        try:
-            self.dubbing.regenerate(job_id, row, text)
-        except Exception as e:
-            return [self._fail(lang, e), gr.skip()]
-        return [views.message("info", t(lang, "dub.regen.queued", row=row + 1)), gr.Timer(active=True)]
+        msg, queued = self._regen(lang, job_id, row, text, "dub.pick")
+        if not queued:
+            return [msg, *[gr.skip()] * 5]
+        # The track and ZIP built before hold the old take of this cue: Build makes them again.
+        return [msg, gr.Timer(active=True), None, *[gr.DownloadButton(visible=False)] * 3]
 
     def on_dub_build(self, lang: str, job_id: int | None, fmt: str, rate: str, lufs: str | None) -> list[Any]:
         hidden = [gr.DownloadButton(visible=False)] * 3
@@ -315,12 +345,15 @@ class JobTabs:
         return [_frame(lang, "batch", BATCH_COLUMNS, self.dubbing.batch_rows(lang, job_id)),
                 _progress_html(text, fraction)]
 
-    def on_batch_select(self, job_id: int | None, evt: gr.SelectData) -> Any:
-        row = _row_of(evt)
-        if job_id is None or row is None:
-            return None
-        audio, _ = self.dubbing.item_audio(job_id, row)
-        return None if audio is None else str(audio)
+    def on_batch_job_change(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
+        return [*self.on_batch_job(lang, batch_job), *_panel_reset(), gr.DownloadButton(visible=False),
+                gr.Timer(active=self._busy(dub_job, batch_job))]
+
+    def on_batch_regen(self, lang: str, job_id: int | None, row: int | None, text: str) -> list[Any]:
+        msg, queued = self._regen(lang, job_id, row, text, "batch.pick")
+        if not queued:
+            return [msg, gr.skip(), gr.skip()]
+        return [msg, gr.Timer(active=True), gr.DownloadButton(visible=False)]
 
     def on_batch_build(self, lang: str, job_id: int | None, fmt: str, rate: str, lufs: str | None) -> list[Any]:
         if job_id is None:
@@ -341,6 +374,37 @@ class JobTabs:
                 gr.DownloadButton(value=str(path), visible=True)]
 
     # -- handlers: both jobs ----------------------------------------------------------------
+    def on_item_select(self, job_id: int | None, evt: gr.SelectData) -> list[Any]:
+        """A cue or line clicked: its take, its text, and Make again for it."""
+        row = _row_of(evt)
+        if job_id is None or row is None:
+            return _panel_reset()
+        take = self.dubbing.item_audio(job_id, row)
+        return [_audio(take), take.text, row, gr.Button(interactive=True), take.key]
+
+    def _player(self, job_id: int | None, row: int | None, shown: str | None) -> list[Any]:
+        """The picked item's take, sent only when another one is ready (or it is being made
+        again): a player given its value again would stop playing."""
+        if job_id is None or row is None:
+            return [gr.skip(), gr.skip()]
+        try:
+            take = self.dubbing.item_audio(job_id, row)
+        except IndexTTSError:  # the job or row is gone (another job was picked meanwhile)
+            return [None, None]
+        return [gr.skip(), gr.skip()] if take.key == shown else [_audio(take), take.key]
+
+    def _regen(self, lang: str, job_id: int | None, row: int | None, text: str, pick_key: str) -> tuple[str, bool]:
+        if job_id is None or row is None:
+            return views.message("warn", t(lang, pick_key)), False
+        try:
+            self.dubbing.regenerate(job_id, row, text)
+        except Exception as e:
+            return self._fail(lang, e), False
+        return views.message("info", t(lang, "dub.regen.queued", row=row + 1)), True
+
+    def _busy(self, *jobs: int | None) -> bool:
+        return any(self.dubbing.runner.is_active(j) for j in jobs if j is not None)
+
     def on_stop(self, lang: str, job_id: int | None) -> str:
         if job_id is None:
             return views.message("warn", t(lang, "jobs.pick"))
@@ -353,40 +417,46 @@ class JobTabs:
         self.dubbing.resume(job_id)
         return [views.message("info", t(lang, "jobs.resumed")), gr.Timer(active=True)]
 
-    def on_tick(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
+    def on_tick(self, lang: str, dub_job: int | None, batch_job: int | None, dub_row: int | None,
+                dub_shown: str | None, batch_row: int | None, batch_shown: str | None) -> list[Any]:
         # Asked before reading the tables: a job that ends in between still gets one more tick.
-        busy = any(self.dubbing.runner.is_active(j) for j in (dub_job, batch_job) if j is not None)
+        busy = self._busy(dub_job, batch_job)
         dub = self.on_dub_job(lang, dub_job) if dub_job is not None else [gr.skip(), gr.skip()]
         bat = self.on_batch_job(lang, batch_job) if batch_job is not None else [gr.skip(), gr.skip()]
-        return [*dub, *bat, gr.Timer(active=busy)]
+        return [*dub, *self._player(dub_job, dub_row, dub_shown), *bat,
+                *self._player(batch_job, batch_row, batch_shown), gr.Timer(active=busy)]
+
+    def on_page_load(self, request: gr.Request) -> list[Any]:
+        """Jobs and voices made since the app started (another tab, the CLI, the HTTP API), in
+        the language the page opens in."""
+        lang = detect_language(request.headers.get("accept-language") if request is not None else None)
+        return [gr.Dropdown(choices=self.dubbing.job_choices("dub")),
+                gr.Dropdown(choices=self.dubbing.job_choices("batch")), *self._pickers(lang)]
 
     def on_language(self, lang: str, dub_job: int | None, batch_job: int | None) -> list[Any]:
         """The tables and the voice pickers in the page's new language."""
         dub = self.on_dub_job(lang, dub_job)
         bat = self.on_batch_job(lang, batch_job)
-        choices = self._voice_choices(lang)
         return [*dub, *bat, _frame(lang, "voices", VOICE_COLUMNS, self.dubbing.voice_rows(lang)),
-                gr.Dropdown(choices=choices), gr.Dropdown(choices=choices)]
+                *self._pickers(lang)]
 
     # -- handlers: voices -------------------------------------------------------------------
     def _voices_outputs(self, lang: str, msg: str) -> list[Any]:
-        choices = self._voice_choices(lang)
         return [views.message("ok", msg) if msg else "",
-                _frame(lang, "voices", VOICE_COLUMNS, self.dubbing.voice_rows(lang)),
-                gr.Dropdown(choices=choices), gr.Dropdown(choices=choices)]
+                _frame(lang, "voices", VOICE_COLUMNS, self.dubbing.voice_rows(lang)), *self._pickers(lang)]
 
     def _voices_op(self, lang: str, op: Any, done_key: str) -> list[Any]:
         try:
             name = op()
         except Exception as e:
-            return [self._fail(lang, e), gr.skip(), gr.skip(), gr.skip()]
+            return [self._fail(lang, e), *[gr.skip()] * 4]
         return self._voices_outputs(lang, t(lang, done_key, name=name))
 
     def on_voice_save(self, lang: str, name: str, clip: str | None, emotion: str, intensity: float) -> list[Any]:
         try:
             saved = self.dubbing.save_voice(name, clip, emotion, intensity)
         except Exception as e:
-            return [self._fail(lang, e), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+            return [self._fail(lang, e), *[gr.skip()] * 6]
         # Once saved, the form is cleared for the next voice; after an error the inputs stay.
         return [*self._voices_outputs(lang, t(lang, "voices.saved", name=saved.name)), None, ""]
 
@@ -422,12 +492,45 @@ class JobTabs:
         v = self.dubbing.library.get(names[row])
         return [v.name, str(v.clip)]
 
-    def on_voice_use(self, lang: str, name: str) -> list[Any]:
+    def saved_voice_outputs(self) -> list[Any]:
+        """What picking a saved voice for the Create tab changes (its emotion fields included)."""
+        ui = self.ui
+        return [ui.voice, ui.voice_note, ui.recent, ui.recent_ids, self.saved_voice, ui.emo_note,
+                ui.emo_analyzed_for, *[c for k, c in ui.form.items() if k.startswith(("emotion_", "emo_vec_"))]]
+
+    def _use_saved(self, lang: str, name: str) -> dict[Any, Any]:
+        """The saved voice ``name`` in the Create tab: its clip, and its default emotion if it has one."""
+        ui = self.ui
+        v = self.dubbing.library.get(name)
+        _voice, report, error = ui.studio.add_voice(str(v.clip), lang)  # checked and listed as an upload is
+        recent, ids = ui._recent_update(lang)
+        out: dict[Any, Any] = {ui.voice: str(v.clip), ui.voice_note: views.voice_note(lang, report, error),
+                               ui.recent: recent, ui.recent_ids: ids, self.saved_voice: v.name}
+        if v.emotion is None:
+            return out | {ui.emo_note: ""}
+        for key, value in emotion_fields(v.emotion).items():
+            if key == "emotion_vector":
+                out |= {ui.form[f"emo_vec_{i}"]: float(x) for i, x in enumerate(value)}
+            else:
+                out[ui.form[key]] = value
+        note = t(lang, "create.saved.emotion", name=v.name, emotion=self.dubbing.emotion_text(lang, v.emotion))
+        return out | {ui.emo_analyzed_for: None, ui.emo_note: views.message("info", note)}
+
+    def on_saved_voice(self, lang: str, name: str | None) -> dict[Any, Any]:
+        if not name:  # "none" picked: the voice in the box stays
+            return {}
         try:
-            v = self.dubbing.library.get(name)
+            return self._use_saved(lang, name)
         except Exception as e:
-            return [self._fail(lang, e), gr.skip(), gr.skip()]
-        return [views.message("ok", t(lang, "voices.used", name=v.name)), str(v.clip), gr.Tabs(selected="synth")]
+            return {self.ui.voice_note: self._fail(lang, e)}
+
+    def on_voice_use(self, lang: str, name: str) -> dict[Any, Any]:
+        try:
+            out = self._use_saved(lang, name)
+        except Exception as e:
+            return {self.voices_msg: self._fail(lang, e)}
+        return out | {self.voices_msg: views.message("ok", t(lang, "voices.used", name=name)),
+                      self.ui.tabs: gr.Tabs(selected="synth")}
 
     # -- wiring -----------------------------------------------------------------------------
     def wire(self) -> None:
@@ -438,20 +541,26 @@ class JobTabs:
 
         self.dub_start.click(self.on_dub_start, shared | {self.dub_file, self.dub_voice, self.dub_fit},
                              [self.dub_msg, self.dub_job, self.timer, self.dub_file], **engine, **priv)
-        self.dub_job.change(self.on_dub_job, [lang, self.dub_job], [self.dub_table, self.dub_progress], **priv)
-        self.dub_table.select(self.on_dub_select, [lang, self.dub_job],
-                              [self.dub_cue_audio, self.dub_cue_text, self.dub_row, self.dub_regen], **priv)
+        dub_panel = [self.dub_cue_audio, self.dub_cue_text, self.dub_row, self.dub_regen, self.dub_shown]
+        dub_built = [self.dub_track, self.dub_dl_track, self.dub_dl_zip, self.dub_dl_srt]
+        self.dub_job.change(self.on_dub_job_change, [lang, self.dub_job, self.batch_job],
+                            [self.dub_table, self.dub_progress, *dub_panel, *dub_built, self.timer], **priv)
+        self.dub_table.select(self.on_item_select, [self.dub_job], dub_panel, **priv)
         self.dub_regen.click(self.on_dub_regen, [lang, self.dub_job, self.dub_row, self.dub_cue_text],
-                             [self.dub_msg, self.timer], **priv)
+                             [self.dub_msg, self.timer, *dub_built], **priv)
         self.dub_build.click(self.on_dub_build, [lang, self.dub_job, self.dub_format, self.dub_rate, self.dub_lufs],
                              [self.dub_msg, self.dub_track, self.dub_dl_track, self.dub_dl_zip, self.dub_dl_srt],
                              **engine, **priv)
 
         self.batch_start.click(self.on_batch_start, shared | {self.batch_file, self.batch_voice},
                                [self.batch_msg, self.batch_job, self.timer, self.batch_file], **engine, **priv)
-        self.batch_job.change(self.on_batch_job, [lang, self.batch_job], [self.batch_table, self.batch_progress],
+        batch_panel = [self.batch_audio, self.batch_text, self.batch_row, self.batch_regen, self.batch_shown]
+        self.batch_job.change(self.on_batch_job_change, [lang, self.dub_job, self.batch_job],
+                              [self.batch_table, self.batch_progress, *batch_panel, self.batch_dl, self.timer],
                               **priv)
-        self.batch_table.select(self.on_batch_select, [self.batch_job], [self.batch_audio], **priv)
+        self.batch_table.select(self.on_item_select, [self.batch_job], batch_panel, **priv)
+        self.batch_regen.click(self.on_batch_regen, [lang, self.batch_job, self.batch_row, self.batch_text],
+                               [self.batch_msg, self.timer, self.batch_dl], **priv)
         self.batch_build.click(self.on_batch_build, [lang, self.batch_job, self.batch_format, self.batch_rate,
                                                      self.batch_lufs], [self.batch_msg, self.batch_dl],
                                **engine, **priv)
@@ -463,15 +572,19 @@ class JobTabs:
             job, msg = getattr(self, f"{prefix}_job"), getattr(self, f"{prefix}_msg")
             getattr(self, f"{prefix}_stop").click(self.on_stop, [lang, job], [msg], **priv)
             getattr(self, f"{prefix}_resume").click(self.on_resume, [lang, job], [msg, self.timer], **priv)
-        self.timer.tick(self.on_tick, [lang, self.dub_job, self.batch_job],
-                        [self.dub_table, self.dub_progress, self.batch_table, self.batch_progress, self.timer],
+        self.timer.tick(self.on_tick, [lang, self.dub_job, self.batch_job, self.dub_row, self.dub_shown,
+                                       self.batch_row, self.batch_shown],
+                        [self.dub_table, self.dub_progress, self.dub_cue_audio, self.dub_shown, self.batch_table,
+                         self.batch_progress, self.batch_audio, self.batch_shown, self.timer],
                         show_progress="hidden", **priv)
+        pickers = [self.saved_voice, self.dub_voice, self.batch_voice]
+        ui.demo.load(self.on_page_load, None, [self.dub_job, self.batch_job, *pickers], **priv)
 
         lang.change(self.on_language, [lang, self.dub_job, self.batch_job],
                     [self.dub_table, self.dub_progress, self.batch_table, self.batch_progress, self.voices_table,
-                     self.dub_voice, self.batch_voice], show_progress="hidden", **priv)
+                     *pickers], show_progress="hidden", **priv)
 
-        voice_outs = [self.voices_msg, self.voices_table, self.dub_voice, self.batch_voice]
+        voice_outs = [self.voices_msg, self.voices_table, *pickers]
         self.voices_save.click(self.on_voice_save, [lang, self.voices_name, self.voices_clip, self.voices_emotion,
                                                     self.voices_intensity],
                                [*voice_outs, self.voices_clip, self.voices_name], **priv)
@@ -485,5 +598,11 @@ class JobTabs:
         self.voices_export.click(self.on_voice_export, [lang, self.voices_name], [self.voices_msg, self.voices_dl],
                                  **priv)
         self.voices_table.select(self.on_voice_select, [lang], [self.voices_name, self.voices_clip], **priv)
-        self.voices_use.click(self.on_voice_use, [lang, self.voices_name], [self.voices_msg, ui.voice, ui.tabs],
+        saved_outs = self.saved_voice_outputs()
+        self.voices_use.click(self.on_voice_use, [lang, self.voices_name], [*saved_outs, self.voices_msg, ui.tabs],
                               **priv)
+        self.saved_voice.input(self.on_saved_voice, [lang, self.saved_voice], saved_outs, **priv)
+        # Another voice put in the box: the picker no longer names it.
+        for ev in (ui.voice.upload, ui.voice.stop_recording, ui.voice.clear, ui.recent.select,
+                   ui.history_reuse.click):
+            ev(lambda: "", None, [self.saved_voice], **priv)

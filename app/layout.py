@@ -165,11 +165,11 @@ class StudioUI(PageHandlers, ApiEndpoints):
                                          interactive=True)
                     self.tips["lang"] = "lang.tip"
             self.banner = gr.HTML(elem_id="banner")
+            self.jobs = JobTabs(self)  # before the Create tab, which holds its saved-voice picker
             with gr.Tabs(elem_id="tabs") as self.tabs:
                 with gr.Tab(t(L, "tab.synth"), id="synth", elem_id="tab-synth") as tab_synth:
                     self._r(tab_synth, Texts(label="tab.synth"))
                     self._build_synth(L)
-                self.jobs = JobTabs(self)
                 self.jobs.build(L)
                 with gr.Tab(t(L, "tab.history"), id="history", elem_id="tab-history") as tab_hist:
                     self._r(tab_hist, Texts(label="tab.history"))
@@ -191,6 +191,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
                                               label=t(L, "voice.label"), elem_id="voice"),
                                      Texts(label="voice.label"), tip="voice.tip")
                 self.voice_note = gr.HTML(views.voice_note(L, None), elem_id="voice-note")
+                self.jobs.build_voice_picker(L)
                 self.recent = self._r(gr.Dataset(components=["textbox"], samples=[], type="index",
                                                  label=t(L, "recent.label"), elem_id="recent-voices",
                                                  samples_per_page=12, visible=False),

@@ -406,7 +406,10 @@ class JobRunner:
             if self._closed:
                 raise InvalidOptionError("the job runner was closed")
             self.errors.pop(job_id, None)
-            if job_id != self._current and job_id not in self._queue:
+            # A job being stopped ends its run after the current take: work handed to it now
+            # (Resume, a regenerated item) needs a run of its own, or it would wait forever.
+            stopping = job_id == self._current and self._stop.is_set()
+            if (job_id != self._current or stopping) and job_id not in self._queue:
                 self._queue.append(job_id)
             if self._thread is None:
                 self._idle.clear()

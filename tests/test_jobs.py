@@ -16,6 +16,7 @@ from indextts_core.jobs import (
     PENDING,
     RUNNING,
     JobError,
+    JobRunner,
     JobStore,
     LocalWorker,
     TakeRequest,
@@ -119,6 +120,33 @@ def test_cancel_keeps_finished_items_and_resume_requeues_the_rest(tmp_path, voic
     assert LocalWorker(engine).run(store, job).counts[CANCELLED] == 2
     assert store.resume(job) == 2
     assert LocalWorker(engine).run(store, job).counts[DONE] == 3
+
+
+class _GatedEngine:
+    """Holds each take until the test lets it go, so a Stop can land while a take is made."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.started, self.go = engine, threading.Event(), threading.Event()
+
+    def synthesize(self, text, voice, options=None):
+        self.started.set()
+        assert self.go.wait(10)
+        return self.engine.synthesize(text, voice, options)
+
+
+def test_work_handed_to_a_job_while_it_stops_is_run(tmp_path, voice, engine):
+    store = JobStore(tmp_path)
+    job = _job(store, voice)
+    gated = _GatedEngine(engine)
+    runner = JobRunner(store, LocalWorker(gated))
+    runner.submit(job)
+    assert gated.started.wait(10)
+    runner.stop(job)  # Stop while item 0 is being made ...
+    store.cancel(job)
+    store.resume(job)  # ... and Resume before it is finished
+    runner.submit(job)
+    gated.go.set()
+    assert runner.wait(10) and store.progress(job).counts[DONE] == 3
 
 
 def test_regenerate_with_edited_text_or_a_fresh_seed(tmp_path, voice, engine):

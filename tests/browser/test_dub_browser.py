@@ -1,18 +1,22 @@
 """The Dub subtitles and Voices tabs in a real browser, on the tiny model, with an app of its own
 (this module kills it mid-job and starts it again).
 
-A creator saves two voices, dubs a 5-cue SRT, gets a track whose cues start at their exact
-sample positions and last exactly their durations, makes one cue again with edited text; then
-the app is killed while a job runs, started again, and the job finishes with its finished cues
-untouched. With ``INDEXTTS_UPDATE_README_SCREENSHOT=1`` the README's ``assets/dub.png`` is refreshed.
+A creator saves two voices (one with a default emotion), dubs a 5-cue SRT, gets a track whose
+cues start at their exact sample positions and last exactly their durations, makes one cue again
+with edited text (its player and the rebuilt track get the new take); then the app is killed
+while a job runs, started again, and the job finishes with its finished cues untouched. After
+the restart the Create tab picks a saved voice with its emotion, and a batch line is made again.
+With ``INDEXTTS_UPDATE_README_SCREENSHOT=1`` the README's ``assets/dub.png`` is refreshed.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import sqlite3
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +83,16 @@ def _tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
-def _save_voice(page, name: str, clip: Path) -> None:
+def _pick(page, selector: str, option: str) -> None:
+    page.locator(f"{selector} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def _save_voice(page, name: str, clip: Path, emotion: str | None = None) -> None:
     page.locator("#voices-clip input[type=file]").set_input_files(str(clip))
     page.locator("#voices-name input").fill(name)
+    if emotion is not None:
+        _pick(page, "#voices-emotion", emotion)
     page.locator("#voices-save").click()
     page.wait_for_function("(n) => document.querySelector('#voices-message')?.innerText.includes(n)",
                            arg=f"Saved “{name}”")
@@ -104,9 +115,20 @@ def dub_screenshot(page) -> None:
         small.save(REPO / "assets" / "dub.png", optimize=True)
 
 
-def _wait_done(page, n: int) -> None:
-    page.wait_for_function("(t) => document.querySelector('#dub-progress')?.innerText.startsWith(t)",
-                           arg=f"{n} of {n} done", timeout=JOB_TIMEOUT_MS)
+def _wait_done(page, n: int, prefix: str = "dub") -> None:
+    page.wait_for_function("([s, t]) => document.querySelector(s)?.innerText.startsWith(t)",
+                           arg=[f"#{prefix}-progress", f"{n} of {n} done"], timeout=JOB_TIMEOUT_MS)
+
+
+def _wait_audio(page, selector: str, wanted: bytes) -> None:
+    """Until the player at ``selector`` holds exactly ``wanted`` (it follows the job by itself)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        link = page.locator(f"{selector} a[download]")
+        if link.count() and page.request.get(link.first.get_attribute("href")).body() == wanted:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{selector} never played the new take")
 
 
 def test_dub_five_cues_two_voices_regenerate_then_survive_a_kill(browser, workdir, tiny_model_dir, tmp_path):
@@ -117,7 +139,7 @@ def test_dub_five_cues_two_voices_regenerate_then_survive_a_kill(browser, workdi
         fast_settings(page)
         _tab(page, "Voices")
         _save_voice(page, "Anna", SPEAKER)
-        _save_voice(page, "Ben", OTHER)
+        _save_voice(page, "Ben", OTHER, "Sad")
 
         _tab(page, "Dub subtitles")
         text = _srt(5)
@@ -156,6 +178,13 @@ def test_dub_five_cues_two_voices_regenerate_then_survive_a_kill(browser, workdi
         _wait_done(page, 5)
         after = {i: Path(p).read_bytes() for i, p in _done(server, 1).items()}
         assert after[1] != before[1] and all(after[i] == before[i] for i in (0, 2, 3, 4))
+        _wait_audio(page, "#dub-cue-audio", after[1])  # the cue's player follows without a click
+        # The track built before held the old take: it is taken away, and built again it has the new one.
+        assert page.locator("#dub-dl-track").is_hidden()
+        page.locator("#dub-build").click()
+        page.wait_for_selector("#dub-dl-track", state="visible")
+        track, sr = sf.read(io.BytesIO(page.request.get(audio_href(page, "#dub-track")).body()), dtype="int16")
+        assert (track[cues[1][0]:cues[1][1]] == sf.read(io.BytesIO(after[1]), dtype="int16")[0]).all()
         dub_screenshot(page)
 
         # A longer job; kill the app once two cues are made.
@@ -184,9 +213,39 @@ def test_dub_five_cues_two_voices_regenerate_then_survive_a_kill(browser, workdi
         assert {i: Path(done[i]).read_bytes() for i in kept} == kept
         page = _open(browser, server)
         _tab(page, "Dub subtitles")
-        page.locator("#dub-job input").click()
-        page.get_by_role("option", name="#2 long").click()
+        _pick(page, "#dub-job", "#2 long")
         _wait_done(page, 12)
+
+        # The Create tab picks a saved voice from the library: its clip and its default emotion.
+        _tab(page, "Create")
+        _pick(page, "#saved-voice", "Ben")
+        page.wait_for_function("() => document.querySelector('#emo-note')?.innerText.includes('“Ben”')")
+        assert page.locator("#emo-label input").input_value() == "Sad"
+        assert page.locator("#voice-note .itts-ok, #voice-note .itts-warn").count() == 1
+
+        # A batch line made again with edited text; the ZIP's manifest carries the edit.
+        _tab(page, "Batch")
+        lines = tmp_path / "lines.txt"
+        lines.write_text("First line.\nSecond line.\n", encoding="utf-8")
+        page.locator("#batch-file input[type=file]").set_input_files(str(lines))
+        page.locator("#batch-start").click()
+        _wait_done(page, 2, "batch")
+        page.locator("#batch-table [data-testid='cell-1-2']").click()
+        page.wait_for_function("() => !document.querySelector('#batch-regen')?.disabled")
+        assert page.locator("#batch-line-text textarea").input_value() == "Second line."
+        page.locator("#batch-line-text textarea").fill("Second line, edited.")
+        page.locator("#batch-regen").click()
+        page.wait_for_function("() => document.querySelector('#batch-table')?.innerText.includes('line, edited')",
+                               timeout=JOB_TIMEOUT_MS)
+        _wait_done(page, 2, "batch")
+        _wait_audio(page, "#batch-audio", Path(_done(server, 3)[1]).read_bytes())
+        page.locator("#batch-build").click()
+        page.wait_for_selector("#batch-dl", state="visible")
+        with page.expect_download() as dl:
+            page.locator("#batch-dl").click()
+        with zipfile.ZipFile(dl.value.path()) as z:
+            manifest = list(csv.DictReader(io.StringIO(z.read("manifest.csv").decode())))
+        assert [m["text"] for m in manifest] == ["First line.", "Second line, edited."]
         page.context.close()
     finally:
         server.stop()
