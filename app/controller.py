@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indextts_core.errors import (
     AudioError,
@@ -29,9 +29,12 @@ from indextts_core.text import TextFrontend
 
 from . import models
 
+if TYPE_CHECKING:  # the engine (and torch) is imported when it loads, not with the app
+    from indextts_core import IndexTTS2
+
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[..., Any]
+EngineFactory = Callable[..., "IndexTTS2"]
 
 # Engine states shown in the UI.
 NO_ENGINE = "no_engine"  # this installation has no synthesis engine (import failed)
@@ -112,7 +115,7 @@ class EngineController:
         self.allow_download = allow_download
         self._factory = factory
         self._text_frontend = text_frontend  # the page's front end, handed to the engine to share
-        self._engine: Any = None
+        self._engine: IndexTTS2 | None = None
         self._lock = threading.Lock()  # one piece of engine work at a time (see the module docstring)
         self._state_lock = threading.Lock()
         self._state = LOADING
@@ -138,7 +141,7 @@ class EngineController:
     def is_test_model(self) -> bool:
         engine = self._engine
         if engine is not None:
-            return bool(getattr(engine, "is_test_model", False))
+            return engine.is_test_model
         return models.is_test_model(self.model_dir)
 
     def _resolve_factory(self) -> EngineFactory | None:
@@ -224,12 +227,11 @@ class EngineController:
             self._set(FAILED, fields.get("detail", key))
             return
         self._load_seconds = time.perf_counter() - t0
-        self._loaded_on = (str(getattr(self._engine, "device", self.device)),
-                           str(getattr(self._engine, "dtype", self.precision)).replace("torch.", ""))
+        self._loaded_on = (str(self._engine.device), str(self._engine.dtype).replace("torch.", ""))
         self._set(READY)
 
     @contextlib.contextmanager
-    def session(self, *, load: bool = True) -> Iterator[Any]:
+    def session(self, *, load: bool = True) -> Iterator[IndexTTS2]:
         """Hold the engine for one piece of work (waits for work already running).
 
         Raises :class:`EngineBusyError` when there is no usable engine.

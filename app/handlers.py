@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,11 @@ from .paths import AppDirs
 from .settings import TakeSettings
 from .text_tools import TextTools
 from .voices import SilentVoiceError, Voice, VoiceLibrary
+
+if TYPE_CHECKING:
+    from indextts_core import IndexTTS2
+    from indextts_core.options import SynthesisResult
+    from indextts_core.text import TextPreview
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +109,14 @@ class EngineThread:
     being computed, drops the engine's stream and releases the engine.
     """
 
-    def __init__(self, controller: ctl.EngineController, work: Callable[[Any], Iterable[Any]]) -> None:
+    def __init__(self, controller: ctl.EngineController, work: Callable[[IndexTTS2], Iterable[Any]]) -> None:
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, args=(controller, work), name="engine-run",
                                         daemon=True)
         self._thread.start()
 
-    def _work(self, controller: ctl.EngineController, work: Callable[[Any], Iterable[Any]]) -> None:
+    def _work(self, controller: ctl.EngineController, work: Callable[[IndexTTS2], Iterable[Any]]) -> None:
         try:
             with controller.session() as engine:
                 for item in work(engine):
@@ -202,7 +207,7 @@ class Studio:
         return self.ctx.voices.path_of(voice)
 
     # -- text -------------------------------------------------------------------------
-    def preview(self, text: str, segment_tokens: int) -> tuple[Any | None, list[str], str | None]:
+    def preview(self, text: str, segment_tokens: int) -> tuple[TextPreview | None, list[str], str | None]:
         """(TextPreview or None when the model folder has no text files yet, invalid pinyin, error sentence)."""
         text = text or ""
         invalid = self.ctx.text.invalid_pinyin(text)
@@ -228,9 +233,7 @@ class Studio:
             return None, engine_failure(lang, e)
         from indextts_core.options import EMOTIONS
 
-        if isinstance(values, dict):
-            return [float(values.get(name, 0.0)) for name in EMOTIONS], None
-        return [float(v) for v in values], None
+        return [float(values[name]) for name in EMOTIONS], None
 
     # -- generation -------------------------------------------------------------------
     def _validate(self, lang: str, voice_path: str | None, s: TakeSettings
@@ -273,7 +276,7 @@ class Studio:
         except (OSError, ValueError):
             return False
 
-    def _save(self, lang: str, result: Any, voice: Voice, s: TakeSettings, *, kind: str = "take",
+    def _save(self, lang: str, result: SynthesisResult, voice: Voice, s: TakeSettings, *, kind: str = "take",
               variant: str | None = None, started: float) -> Finished:
         path = self.ctx.history.reserve_path(s.text, int(result.seed), variant or "")
         result.save_wav(path)
@@ -293,8 +296,7 @@ class Studio:
                          seed=take.seed, segments=len(result.segments), path=str(path),
                          is_test_model=take.is_test_model, warnings=tuple(result.warnings))
         label = emotion_name(lang, variant) if variant else ""
-        segments = [dataclasses.asdict(seg) if dataclasses.is_dataclass(seg) else dict(vars(seg))
-                    for seg in result.segments]
+        segments = [dataclasses.asdict(seg) for seg in result.segments]
         return Finished(take=take, path=path, info=info, label=label, segments=segments,
                         warnings=tuple(result.warnings))
 
@@ -310,7 +312,7 @@ class Studio:
         started = time.perf_counter()
         speaker = str(self.ctx.voices.path_of(voice))
 
-        def work(tts: Any) -> Iterator[tuple[str, Any]]:
+        def work(tts: IndexTTS2) -> Iterator[tuple[str, Any]]:
             yield "total", len(tts.preview_text(s.text, segment_tokens=options.segment_tokens).segments) or 1
             stream = tts.stream(s.text, speaker, options)
             for chunk in stream:
@@ -359,7 +361,7 @@ class Studio:
         s = dataclasses.replace(s, seed=seed)
         speaker = str(self.ctx.voices.path_of(voice))
 
-        def work(tts: Any) -> Iterator[tuple[int, str, TakeSettings, Any, float]]:
+        def work(tts: IndexTTS2) -> Iterator[tuple[int, str, TakeSettings, SynthesisResult, float]]:
             for i, label in enumerate(labels):
                 sv = s.with_emotion_label(label)
                 started = time.perf_counter()

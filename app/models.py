@@ -1,6 +1,7 @@
 """Model folders as the app sees them: where the weights are, what is missing, downloading.
 
-A thin adapter over :mod:`indextts_core.download` (``model_status``, ``DownloadJob``) and
+A thin adapter over :mod:`indextts_core.model_folder` (``model_status``), :mod:`indextts_core.download_job`
+(``DownloadJob``) and
 :mod:`indextts_core.tiny` (the test checkpoint), shaped for the status panel.
 """
 
@@ -13,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indextts_core import download, tiny
+from indextts_core import download_help, download_job, model_folder, tiny
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class DownloadSnapshot:
 
 
 def default_model_dir() -> Path:
-    return download.default_model_dir()
+    return model_folder.default_model_dir()
 
 
 def is_test_model(model_dir: Path) -> bool:
@@ -89,21 +90,21 @@ def ensure_test_model(folder: Path) -> Path:
 
 def model_files(model_dir: Path, groups: tuple[str, ...] = GROUPS) -> ModelFiles:
     """What the folder holds (only ``stat`` calls; cheap enough to poll)."""
-    status = download.model_status(model_dir, groups)
+    status = model_folder.model_status(model_dir, groups)
     files = [FileState(name=f.local, state=f.state, size=f.size, expected=f.expected) for f in status.files]
     missing = status.missing()
-    help_text = download.missing_files_help(status.model_dir, missing) if missing else ""
+    help_text = download_help.missing_files_help(status.model_dir, missing) if missing else ""
     return ModelFiles(complete=status.all_complete, is_test_model=status.is_test_model, files=files,
                       groups=dict(status.complete), help=help_text)
 
 
 class DownloadManager:
-    """One background :class:`indextts_core.download.DownloadJob`, with terminal progress lines."""
+    """One background :class:`indextts_core.download_job.DownloadJob`, with terminal progress lines."""
 
     def __init__(self, model_dir: Path, groups: tuple[str, ...] = GROUPS) -> None:
         self.model_dir = Path(model_dir)
         self.groups = groups
-        self._job: download.DownloadJob | None = None
+        self._job: download_job.DownloadJob | None = None
         self._lock = threading.Lock()
         self.error: str | None = None
 
@@ -119,14 +120,14 @@ class DownloadManager:
         """Download what is missing (blocking). False on failure, with :attr:`error` set."""
         with self._lock:
             if self._job is None or self._job.state in ("failed", "cancelled"):
-                self._job = download.DownloadJob(self.model_dir, self.groups)
+                self._job = download_job.DownloadJob(self.model_dir, self.groups)
             job = self._job.start()
         print(f"Downloading the IndexTTS-2 weights into {self.model_dir} ...", file=sys.stderr, flush=True)
         while not job.wait(poll_s):
             s = self.snapshot()
             if s.total_bytes:
-                print(f"  {download.format_bytes(s.done_bytes)} of {download.format_bytes(s.total_bytes)} "
-                      f"({s.fraction * 100:.0f}%), {download.format_bytes(s.speed)}/s  {s.current}",
+                print(f"  {model_folder.format_bytes(s.done_bytes)} of {model_folder.format_bytes(s.total_bytes)} "
+                      f"({s.fraction * 100:.0f}%), {model_folder.format_bytes(s.speed)}/s  {s.current}",
                       file=sys.stderr, flush=True)
         if job.error is not None:
             self.error = str(job.error)

@@ -6,6 +6,7 @@ import html
 import re
 from typing import Any
 
+from indextts_core.text import TextPreview
 from indextts_core.voice_check import VoiceReport
 
 from . import controller as ctl
@@ -59,9 +60,9 @@ def voice_note(lang: str, report: VoiceReport | None, error: str | None = None) 
     return f'<div class="itts-msg itts-{kind}" role="status">{body}{warn}</div>'
 
 
-def text_preview(lang: str, preview: Any | None, invalid: list[str], *, ready: bool, error: str | None = None,
+def text_preview(lang: str, preview: TextPreview | None, invalid: list[str], *, ready: bool, error: str | None = None,
                  text: str = "") -> str:
-    """``preview`` is the engine's TextPreview (normalized, pieces, segments, unknown)."""
+    """The preview panel: how the text will be read, in segments, and what the model lacks."""
     parts = [f'<div class="itts-preview"><div class="itts-preview-title">{html.escape(t(lang, "preview.title"))}'
              "</div>"]
     if invalid:
@@ -75,10 +76,10 @@ def text_preview(lang: str, preview: Any | None, invalid: list[str], *, ready: b
         if not invalid:  # with invalid pinyin there is nothing to preview until it is fixed
             parts.append(f'<div class="itts-dim">{html.escape(t(lang, "preview.not_ready"))}</div>')
     else:
-        segments = list(getattr(preview, "segments", []) or [])
-        n_tokens = len(getattr(preview, "ids", []) or getattr(preview, "pieces", []) or [])
+        segments = preview.segments
+        n_tokens = len(preview.ids)
         parts.append(f'<div><b>{html.escape(t(lang, "preview.normalized"))}:</b> '
-                     f'<span class="itts-norm">{html.escape(str(getattr(preview, "normalized", "")))}</span></div>')
+                     f'<span class="itts-norm">{html.escape(preview.normalized)}</span></div>')
         stats = t(lang, "preview.stats", tokens=n_tokens, segments=len(segments))
         parts.append(f'<div class="itts-stats">{html.escape(stats)}</div>')
         for i, seg in enumerate(segments, 1):
@@ -86,8 +87,8 @@ def text_preview(lang: str, preview: Any | None, invalid: list[str], *, ready: b
             name = html.escape(t(lang, "preview.segment", n=i))
             parts.append(f'<div class="itts-seg"><span class="itts-seg-n">{name} ({len(seg)})</span> '
                          f"<code>{pieces}</code></div>")
-        warnings = list(getattr(preview, "warnings", []) or [])
-        unknown = list(getattr(preview, "unknown", []) or [])
+        warnings = list(preview.warnings)
+        unknown = preview.unknown
         if unknown and not any("<unk>" in w for w in warnings):
             warnings.append(t(lang, "preview.unknown", pieces=" ".join(map(str, unknown[:20]))))
         parts += [f'<div class="itts-warnline">⚠ {html.escape(engine_text(lang, str(w)))}</div>' for w in warnings]

@@ -12,6 +12,7 @@ import pickle
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -21,6 +22,7 @@ from .errors import CheckpointError
 log = logging.getLogger(__name__)
 
 StateDict = dict[str, torch.Tensor]
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def read_state_dict(path: str | Path, keep: Callable[[str], bool] | None = None) -> StateDict:
@@ -96,6 +98,24 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
         else:
             out[key] = value
     return out
+
+
+def build_empty(factory: Callable[[], ModuleT], *, device: str | torch.device, dtype: torch.dtype) -> ModuleT:
+    """``factory()`` built on the meta device, then given storage on ``device`` in ``dtype``.
+
+    No random initialiser runs for weights the checkpoint overwrites anyway, and no CPU copy is
+    made on the way to a GPU. The storage is uninitialised: :func:`load_into` must fill every
+    saved tensor, and a module whose buffers are a function of its sizes (not saved, or saved
+    but rebuilt) recomputes them in a ``reset_buffers()`` method, which is called here.
+    """
+    with torch.device("meta"):
+        model = factory()
+    model = model.to(dtype=dtype).to_empty(device=device)
+    for m in model.modules():
+        reset = getattr(m, "reset_buffers", None)
+        if callable(reset):
+            reset()
+    return model
 
 
 def load_into(module: nn.Module, sd: Mapping[str, torch.Tensor], *, file: str | Path,

@@ -21,7 +21,7 @@ def _cmd_make_test_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from .download import model_status
+    from .model_folder import model_status
 
     status = model_status(args.model_dir)
     print(status.table())
@@ -29,7 +29,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from .download import DownloadProgress, ensure_model, format_bytes, model_status
+    from .download import DownloadProgress, ensure_model
+    from .model_folder import format_bytes, model_status
 
     groups = ("core", "emotion_text") if args.with_emotion_text_model else ("core",)
 
@@ -60,7 +61,7 @@ def _cmd_text(args: argparse.Namespace) -> int:
     from .text import PronunciationDictionary, TextFrontend
 
     dictionary = PronunciationDictionary.load(args.dictionary) if args.dictionary else None
-    from .download import default_model_dir
+    from .model_folder import default_model_dir
 
     frontend = TextFrontend.from_model_dir(args.model_dir or default_model_dir(), dictionary=dictionary)
     text = sys.stdin.read() if args.text == "-" else args.text

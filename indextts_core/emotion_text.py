@@ -180,7 +180,7 @@ class QwenEmotion:
         with self._load_lock:
             if self._loaded is None:
                 tokenizer = QwenTokenizer.from_folder(self.folder)
-                model = load_qwen(self.folder, self.device, self.dtype)
+                model = load_qwen(self.folder, device=self.device, dtype=self.dtype)
                 self._loaded = (model, tokenizer, GenerationSettings.from_folder(self.folder, model.cfg))
                 log.info("loaded the emotion-text model from %s on %s", self.folder, self.device)
             return self._loaded

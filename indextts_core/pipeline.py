@@ -195,12 +195,13 @@ class IndexTTS2:
                         progress: Callable | None = None, text: TextFrontend | None = None) -> IndexTTS2:
         """Load a checkpoint folder in the official layout, downloading missing files first.
 
-        ``model_dir=None`` is :func:`indextts_core.download.default_model_dir`. ``dtype`` sets
+        ``model_dir=None`` is :func:`indextts_core.model_folder.default_model_dir`. ``dtype`` sets
         the GPT and its conditioners (``None``/``"auto"``: float16 on GPUs, float32 on the CPU);
         the encoders, s2mel and the vocoder always run in float32, as in the reference.
         ``text``: a front end of this folder to share (an application's previews), else a new one.
         """
-        from .download import default_model_dir, ensure_model
+        from .download import ensure_model
+        from .model_folder import default_model_dir
 
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         ensure_model(model_dir, ("core",), progress=progress, offline=None if download else True)
@@ -210,12 +211,12 @@ class IndexTTS2:
         log.info("loading IndexTTS-2 from %s on %s (%s)", model_dir, dev, gpt_dtype)
         spk_matrix, emo_matrix = load_emotion_matrices(model_dir, cfg, device=dev)
         models = Models(
-            w2vbert=load_w2vbert(model_dir, dev),
-            codec=load_semantic_codec(model_dir / layout.CODEC, cfg.semantic_codec, dev),
-            campplus=load_campplus(model_dir / layout.CAMPPLUS, dev),
-            gpt=load_gpt(model_dir / cfg.gpt_checkpoint, cfg.gpt, dev, gpt_dtype),
-            s2mel=load_s2mel(model_dir / cfg.s2mel_checkpoint, cfg.s2mel, dev),
-            vocoder=load_bigvgan(model_dir / layout.BIGVGAN_DIR, dev),
+            w2vbert=load_w2vbert(model_dir, cfg, device=dev, dtype=torch.float32),
+            codec=load_semantic_codec(model_dir, cfg, device=dev, dtype=torch.float32),
+            campplus=load_campplus(model_dir, cfg, device=dev, dtype=torch.float32),
+            gpt=load_gpt(model_dir, cfg, device=dev, dtype=gpt_dtype),
+            s2mel=load_s2mel(model_dir, cfg, device=dev, dtype=torch.float32),
+            vocoder=load_bigvgan(model_dir, cfg, device=dev, dtype=torch.float32),
             spk_matrix=spk_matrix, emo_matrix=emo_matrix)
         text = TextFrontend.from_model_dir(model_dir) if text is None else text
         qwen = QwenEmotion(model_dir / cfg.qwen_emo_path, device=dev)

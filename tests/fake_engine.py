@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from indextts_core.duration import HOP
+from indextts_core.duration import plan as duration_plan
 from indextts_core.errors import AudioError, ModelNotFoundError, TextError
 from indextts_core.options import (
     EMOTIONS,
@@ -26,6 +28,8 @@ from indextts_core.options import (
     SynthesisOptions,
     SynthesisResult,
 )
+
+CODES_PER_TOKEN = 5  # about 0.1 s of speech per text token
 
 
 @dataclass
@@ -106,24 +110,25 @@ class FakeEngineForTests:
         assert isinstance(emotion, Emotion) and isinstance(duration, Duration) and isinstance(sampling, Sampling)
         seed = int(np.random.randint(0, 2**31)) if seed is None else int(seed)
         preview = self.preview_text(text, segment_tokens)
-        n_seg = len(preview.segments)
-        gap = int(SAMPLE_RATE * gap_ms / 1000)
-        lengths = [max(1, len(s)) * 2205 for s in preview.segments]
-        if duration.mode == "speed":
-            lengths = [int(n / duration.value) for n in lengths]
-        elif duration.mode in ("seconds", "tokens"):
-            secs = duration.value if duration.mode == "seconds" else duration.value / 50.0
-            total = round(secs * SAMPLE_RATE) - gap * (n_seg - 1)
-            lengths = [total // n_seg + (1 if i < total % n_seg else 0) for i in range(n_seg)]
+        # The engine's own duration rules; only the "GPT" is faked: a code count per text token,
+        # held to the plan's bounds as the real sampler is.
+        targets = duration_plan(duration, [len(s) for s in preview.segment_ids], gap_ms=gap_ms,
+                                max_codes=sampling.max_mel_tokens)
+        codes = [min(max(CODES_PER_TOKEN * max(1, len(s)), t.min_codes or 1), t.max_codes or sampling.max_mel_tokens)
+                 for s, t in zip(preview.segments, targets.segments, strict=True)]
+        lengths = [frames * HOP for frames in targets.frames(codes)]
+        gap = targets.gap_samples
+        if targets.total_samples is not None:  # the last segment is cut to the exact length, as the engine does
+            lengths[-1] = targets.total_samples - sum(lengths[:-1]) - gap * (len(lengths) - 1)
         self.calls.append({"text": text, "speaker": speaker, "emotion": emotion, "duration": duration,
                            "sampling": sampling, "seed": seed, "segment_tokens": segment_tokens, "gap_ms": gap_ms})
-        return preview, lengths, gap, seed, emotion, duration
+        return preview, codes, lengths, gap, seed, emotion, targets
 
     def stream(self, text, speaker, options: SynthesisOptions | None = None, *, recorder=None) -> FakeStream:
         o = options or SynthesisOptions()
         assert isinstance(o, SynthesisOptions)
-        preview, lengths, gap, seed, emotion, duration = self._plan(text, speaker, o.emotion, o.duration, o.sampling,
-                                                                    o.seed, o.segment_tokens, o.gap_ms)
+        preview, codes, lengths, gap, seed, emotion, targets = self._plan(
+            text, speaker, o.emotion, o.duration, o.sampling, o.seed, o.segment_tokens, o.gap_ms)
         rng = np.random.default_rng(seed)
         audios: list[np.ndarray] = []
         infos: list[SegmentInfo] = []
@@ -137,7 +142,7 @@ class FakeEngineForTests:
                     t = np.arange(n) / SAMPLE_RATE
                     a = (0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t) + 0.01 * rng.standard_normal(n))
                     a = a.astype(np.float32)
-                    info = SegmentInfo(i, " ".join(preview.segments[i]), len(preview.segments[i]), n // 256, True, n)
+                    info = SegmentInfo(i, " ".join(preview.segments[i]), len(preview.segments[i]), codes[i], True, n)
                     out = np.concatenate([np.zeros(gap, np.float32), a]) if i else a
                     audios.append(out)
                     infos.append(info)
@@ -150,7 +155,7 @@ class FakeEngineForTests:
             audio = np.concatenate(audios)
             vec = emotion.vector if emotion.mode == "vector" else None
             return SynthesisResult(audio, SAMPLE_RATE, infos, {"total": 0.01 * len(infos)}, seed,
-                                   requested_seconds=duration.value if duration.mode == "seconds" else None,
+                                   requested_seconds=targets.requested_seconds,
                                    emotion_vector=vec, is_test_model=True)
 
         return FakeStream(chunks(), finish)

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from indextts_core import layout
 from indextts_core.checkpoint import fold_weight_norm
+from indextts_core.config import IndexTTSConfig, load_config
 from indextts_core.errors import CheckpointError, ConfigError
 from indextts_core.models.bigvgan import BigVGAN, BigVGANConfig, load_bigvgan
 from indextts_core.options import to_pcm16
@@ -26,8 +28,13 @@ def t(array) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def vocoder(tiny_model_dir: Path) -> BigVGAN:
-    return load_bigvgan(tiny_model_dir / "hf_cache" / "bigvgan", "cpu")
+def cfg(tiny_model_dir: Path) -> IndexTTSConfig:
+    return load_config(tiny_model_dir / layout.CONFIG)
+
+
+@pytest.fixture(scope="module")
+def vocoder(tiny_model_dir: Path, cfg: IndexTTSConfig) -> BigVGAN:
+    return load_bigvgan(tiny_model_dir, cfg, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +112,8 @@ def test_full_size_shapes() -> None:
 
 @pytest.fixture()
 def vocoder_dir(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    folder = tmp_path / "bigvgan"
-    folder.mkdir()
+    folder = tmp_path / layout.BIGVGAN_DIR
+    folder.mkdir(parents=True)
     shutil.copy(tiny_model_dir / "hf_cache" / "bigvgan" / "config.json", folder / "config.json")
     return folder
 
@@ -116,53 +123,55 @@ def _generator(tiny_model_dir: Path) -> dict[str, torch.Tensor]:
     return dict(torch.load(path, map_location="cpu", weights_only=True)["generator"])
 
 
-def test_missing_key_is_named(vocoder_dir: Path, tiny_model_dir: Path) -> None:
+def test_missing_key_is_named(vocoder_dir: Path, tiny_model_dir: Path, tmp_path: Path, cfg: IndexTTSConfig) -> None:
     sd = _generator(tiny_model_dir)
     del sd["resblocks.1.activations.3.act.beta"]
     torch.save({"generator": sd}, vocoder_dir / "bigvgan_generator.pt")
     with pytest.raises(CheckpointError, match=r"generator\.resblocks\.1\.activations\.3\.act\.beta"):
-        load_bigvgan(vocoder_dir)
+        load_bigvgan(tmp_path, cfg)
 
 
-def test_missing_filter_is_an_error(vocoder_dir: Path, tiny_model_dir: Path) -> None:
+def test_missing_filter_is_an_error(vocoder_dir: Path, tiny_model_dir: Path, tmp_path: Path,
+                                    cfg: IndexTTSConfig) -> None:
     sd = _generator(tiny_model_dir)
     del sd["activation_post.downsample.lowpass.filter"]
     torch.save({"generator": sd}, vocoder_dir / "bigvgan_generator.pt")
     with pytest.raises(CheckpointError, match="activation_post"):
-        load_bigvgan(vocoder_dir)
+        load_bigvgan(tmp_path, cfg)
 
 
-def test_wrong_shape_is_named(vocoder_dir: Path, tiny_model_dir: Path) -> None:
+def test_wrong_shape_is_named(vocoder_dir: Path, tiny_model_dir: Path, tmp_path: Path, cfg: IndexTTSConfig) -> None:
     sd = _generator(tiny_model_dir)
     sd["conv_pre.weight_v"] = torch.ones(64, 100, 7)
     torch.save({"generator": sd}, vocoder_dir / "bigvgan_generator.pt")
     with pytest.raises(CheckpointError, match=r"generator\.conv_pre\.weight.*\(64, 100, 7\)"):
-        load_bigvgan(vocoder_dir)
+        load_bigvgan(tmp_path, cfg)
 
 
-def test_not_a_generator_file(vocoder_dir: Path, tiny_model_dir: Path) -> None:
+def test_not_a_generator_file(vocoder_dir: Path, tiny_model_dir: Path, tmp_path: Path, cfg: IndexTTSConfig) -> None:
     torch.save(_generator(tiny_model_dir), vocoder_dir / "bigvgan_generator.pt")
     with pytest.raises(CheckpointError, match="generator"):
-        load_bigvgan(vocoder_dir)
+        load_bigvgan(tmp_path, cfg)
 
 
-def test_folded_weights_load_too(vocoder_dir: Path, tiny_model_dir: Path, vocoder: BigVGAN) -> None:
+def test_folded_weights_load_too(vocoder_dir: Path, tiny_model_dir: Path, tmp_path: Path, cfg: IndexTTSConfig,
+                                 vocoder: BigVGAN) -> None:
     """A generator saved after weight-norm removal (plain ``weight`` keys) loads to the same model."""
     folded = fold_weight_norm(_generator(tiny_model_dir))
     assert "conv_pre.weight" in folded and "conv_pre.weight_v" not in folded
     torch.save({"generator": folded}, vocoder_dir / "bigvgan_generator.pt")
-    reloaded = load_bigvgan(vocoder_dir).state_dict()
+    reloaded = load_bigvgan(tmp_path, cfg).state_dict()
     for k, v in vocoder.state_dict().items():
         assert torch.equal(reloaded[k], v), k
 
 
-def test_config_errors(vocoder_dir: Path, tiny_model_dir: Path) -> None:
+def test_config_errors(vocoder_dir: Path, tiny_model_dir: Path, tmp_path: Path, cfg: IndexTTSConfig) -> None:
     data = json.loads((vocoder_dir / "config.json").read_text())
     del data["upsample_rates"]
     (vocoder_dir / "config.json").write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="upsample_rates"):
-        load_bigvgan(vocoder_dir)
+        load_bigvgan(tmp_path, cfg)
     data = json.loads((tiny_model_dir / "hf_cache" / "bigvgan" / "config.json").read_text())
     (vocoder_dir / "config.json").write_text(json.dumps({**data, "resblock": "2"}))
     with pytest.raises(ConfigError, match="resblock"):
-        load_bigvgan(vocoder_dir)
+        load_bigvgan(tmp_path, cfg)

@@ -7,6 +7,7 @@ import torch
 
 from indextts_core import layout
 from indextts_core.checkpoint import read_state_dict
+from indextts_core.config import load_config
 from indextts_core.errors import CheckpointError
 from indextts_core.models.campplus import CAMPPlus, campplus_features, load_campplus
 
@@ -15,8 +16,8 @@ from .parity import assert_stage
 
 
 @pytest.fixture(scope="module")
-def campplus(tiny_model_dir):
-    return load_campplus(tiny_model_dir / layout.CAMPPLUS)
+def campplus(tiny_model_dir, cfg):
+    return load_campplus(tiny_model_dir, cfg)
 
 
 @pytest.fixture(scope="module")
@@ -56,40 +57,49 @@ def test_model_matches_the_file_key_for_key(tiny_model_dir):
 
 # --------------------------------------------------------------------------- loader errors
 
+@pytest.fixture(scope="module")
+def cfg(tiny_model_dir):
+    return load_config(tiny_model_dir / layout.CONFIG)
+
+
 @pytest.fixture()
 def release_sd(tiny_model_dir):
     return read_state_dict(tiny_model_dir / layout.CAMPPLUS)
 
 
-def test_missing_key_names_file_and_key(tmp_path, release_sd):
+def test_missing_key_names_file_and_key(tmp_path, release_sd, cfg):
     del release_sd["xvector.block2.tdnnd7.cam_layer.linear2.bias"]
-    path = tmp_path / "campplus.bin"
+    path = tmp_path / layout.CAMPPLUS
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(release_sd, path)
     with pytest.raises(CheckpointError) as e:
-        load_campplus(path)
+        load_campplus(tmp_path, cfg)
     assert str(path) in str(e.value) and "xvector.block2.tdnnd7.cam_layer.linear2.bias" in str(e.value)
 
 
-def test_wrong_shape_names_file_and_key(tmp_path, release_sd):
+def test_wrong_shape_names_file_and_key(tmp_path, release_sd, cfg):
     release_sd["xvector.dense.linear.weight"] = torch.zeros(512, 1024, 1)
-    path = tmp_path / "campplus.bin"
+    path = tmp_path / layout.CAMPPLUS
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(release_sd, path)
     with pytest.raises(CheckpointError) as e:
-        load_campplus(path)
+        load_campplus(tmp_path, cfg)
     assert str(path) in str(e.value) and "xvector.dense.linear.weight" in str(e.value)
 
 
-def test_unexpected_key_is_an_error(tmp_path, release_sd):
+def test_unexpected_key_is_an_error(tmp_path, release_sd, cfg):
     release_sd["xvector.block4.tdnnd1.linear1.weight"] = torch.zeros(1)
-    path = tmp_path / "campplus.bin"
+    path = tmp_path / layout.CAMPPLUS
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(release_sd, path)
     with pytest.raises(CheckpointError, match=r"unexpected key xvector\.block4"):
-        load_campplus(path)
+        load_campplus(tmp_path, cfg)
 
 
-def test_truncated_file_is_reported(tmp_path, tiny_model_dir):
+def test_truncated_file_is_reported(tmp_path, tiny_model_dir, cfg):
     data = (tiny_model_dir / layout.CAMPPLUS).read_bytes()
-    path = tmp_path / "campplus.bin"
+    path = tmp_path / layout.CAMPPLUS
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match=r"campplus\.bin.*truncated"):
-        load_campplus(path)
+    with pytest.raises(CheckpointError, match=r"campplus_cn_common\.bin.*truncated"):
+        load_campplus(tmp_path, cfg)

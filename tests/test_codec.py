@@ -20,12 +20,12 @@ from .parity import assert_stage, code_flips
 
 @pytest.fixture(scope="module")
 def codec_cfg(tiny_model_dir):
-    return load_config(tiny_model_dir / layout.CONFIG).semantic_codec
+    return load_config(tiny_model_dir / layout.CONFIG)
 
 
 @pytest.fixture(scope="module")
 def codec(tiny_model_dir, codec_cfg):
-    return load_semantic_codec(tiny_model_dir / layout.CODEC, codec_cfg)
+    return load_semantic_codec(tiny_model_dir, codec_cfg)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,12 @@ def test_full_size_config_shapes():
 
 # --------------------------------------------------------------------------- loader errors
 
+def _codec_path(model_dir):
+    path = model_dir / layout.CODEC
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture()
 def release_sd(tiny_model_dir):
     return load_file(str(tiny_model_dir / layout.CODEC))
@@ -82,31 +88,31 @@ def release_sd(tiny_model_dir):
 
 def test_missing_key_names_file_and_key(tmp_path, release_sd, codec_cfg):
     del release_sd["encoder.0.convnext.0.gamma"]
-    path = tmp_path / "codec.safetensors"
+    path = _codec_path(tmp_path)
     save_file(release_sd, str(path))
     with pytest.raises(CheckpointError) as e:
-        load_semantic_codec(path, codec_cfg)
+        load_semantic_codec(tmp_path, codec_cfg)
     assert str(path) in str(e.value) and "encoder.0.convnext.0.gamma" in str(e.value)
 
 
 def test_decoder_is_not_required(tmp_path, release_sd, codec_cfg):
-    path = tmp_path / "codec.safetensors"
+    path = _codec_path(tmp_path)
     save_file({k: v for k, v in release_sd.items() if not k.startswith("decoder.")}, str(path))
-    load_semantic_codec(path, codec_cfg)
+    load_semantic_codec(tmp_path, codec_cfg)
 
 
 def test_wrong_shape_names_file_and_key(tmp_path, release_sd, codec_cfg):
     release_sd["quantizer.quantizers.0.codebook.weight"] = torch.zeros(512, 8)
-    path = tmp_path / "codec.safetensors"
+    path = _codec_path(tmp_path)
     save_file(release_sd, str(path))
     with pytest.raises(CheckpointError) as e:
-        load_semantic_codec(path, codec_cfg)
+        load_semantic_codec(tmp_path, codec_cfg)
     assert str(path) in str(e.value) and "quantizer.quantizers.0.codebook.weight" in str(e.value)
 
 
 def test_truncated_file_is_reported(tmp_path, tiny_model_dir, codec_cfg):
     data = (tiny_model_dir / layout.CODEC).read_bytes()
-    path = tmp_path / "codec.safetensors"
+    path = _codec_path(tmp_path)
     path.write_bytes(data[: len(data) - 1000])
-    with pytest.raises(CheckpointError, match=r"codec\.safetensors.*truncated"):
-        load_semantic_codec(path, codec_cfg)
+    with pytest.raises(CheckpointError, match=r"semantic_codec_model\.safetensors.*truncated"):
+        load_semantic_codec(tmp_path, codec_cfg)

@@ -14,16 +14,10 @@ from filelock import FileLock
 from huggingface_hub import constants as hf_constants
 
 from indextts_core import cli, layout
-from indextts_core.download import (
-    PARTIAL_DIR,
-    DownloadJob,
-    DownloadProgress,
-    _default_model_dir,
-    default_model_dir,
-    ensure_model,
-    model_status,
-)
+from indextts_core.download import DownloadProgress, ensure_model
+from indextts_core.download_job import DownloadJob
 from indextts_core.errors import ModelNotFoundError
+from indextts_core.model_folder import PARTIAL_DIR, _default_model_dir, default_model_dir, model_status
 
 from .fake_hub import FakeHub
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from indextts_core.checkpoint import read_state_dict
-from indextts_core.config import ConditionModuleConfig, GPTConfig, load_config
+from indextts_core.config import ConditionModuleConfig, GPTConfig, IndexTTSConfig, load_config
 from indextts_core.errors import CheckpointError, InvalidOptionError, TextError
 from indextts_core.models.conformer import ConformerEncoder, sinusoid_table
 from indextts_core.models.gpt import UnifiedVoice, load_gpt, merge_emovec
@@ -26,8 +27,7 @@ def t(a: np.ndarray) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def model(tiny_model_dir) -> UnifiedVoice:
-    cfg = load_config(tiny_model_dir / "config.yaml")
-    return load_gpt(tiny_model_dir / "gpt.pth", cfg.gpt)
+    return load_gpt(tiny_model_dir, load_config(tiny_model_dir / "config.yaml"))
 
 
 def segments(case: str) -> range:
@@ -140,6 +140,17 @@ def small_config() -> GPTConfig:
                      condition_module=cond, emo_condition_module=dataclasses.replace(cond))
 
 
+def load_small(path: Path, base: IndexTTSConfig, dtype: torch.dtype = torch.float32) -> UnifiedVoice:
+    """``load_gpt`` of the folder holding ``path``, named as its GPT checkpoint, with the small sizes."""
+    cfg = dataclasses.replace(base, gpt=small_config(), gpt_checkpoint=path.name)
+    return load_gpt(path.parent, cfg, dtype=dtype)
+
+
+@pytest.fixture(scope="module")
+def base_cfg(tiny_model_dir) -> IndexTTSConfig:
+    return load_config(tiny_model_dir / "config.yaml")
+
+
 @pytest.fixture(scope="module")
 def small_state(tmp_path_factory):
     torch.manual_seed(0)
@@ -149,7 +160,7 @@ def small_state(tmp_path_factory):
     return path, sd
 
 
-def test_loader_accepts_wrapped_dict_and_ignores_extra_keys(small_state, tmp_path):
+def test_loader_accepts_wrapped_dict_and_ignores_extra_keys(small_state, tmp_path, base_cfg):
     path, sd = small_state
     extra = dict(sd)
     extra["gpt.wte.weight"] = torch.zeros(30, 32)
@@ -159,43 +170,43 @@ def test_loader_accepts_wrapped_dict_and_ignores_extra_keys(small_state, tmp_pat
     extra["inference_model.lm_head.1.weight"] = torch.zeros(30, 32)
     wrapped = tmp_path / "wrapped.pth"
     torch.save({"model": extra}, wrapped)
-    plain = load_gpt(path, small_config())
-    other = load_gpt(wrapped, small_config())
+    plain = load_small(path, base_cfg)
+    other = load_small(wrapped, base_cfg)
     for k, v in read_state_dict(path).items():
         assert torch.equal(plain.state_dict()[k], v)
         assert torch.equal(other.state_dict()[k], v)
 
 
-def test_loader_missing_key_names_file_and_key(small_state, tmp_path):
+def test_loader_missing_key_names_file_and_key(small_state, tmp_path, base_cfg):
     _, sd = small_state
     broken = {k: v for k, v in sd.items() if k != "emo_layer.weight"}
     path = tmp_path / "broken.pth"
     torch.save(broken, path)
     with pytest.raises(CheckpointError, match=r"broken\.pth.*emo_layer\.weight"):
-        load_gpt(path, small_config())
+        load_small(path, base_cfg)
 
 
-def test_loader_wrong_shape_names_file_and_key(small_state, tmp_path):
+def test_loader_wrong_shape_names_file_and_key(small_state, tmp_path, base_cfg):
     _, sd = small_state
     broken = dict(sd)
     broken["gpt.h.0.attn.c_attn.weight"] = broken["gpt.h.0.attn.c_attn.weight"].T.contiguous()
     path = tmp_path / "shape.pth"
     torch.save(broken, path)
     with pytest.raises(CheckpointError, match=r"shape\.pth.*gpt\.h\.0\.attn\.c_attn\.weight"):
-        load_gpt(path, small_config())
+        load_small(path, base_cfg)
 
 
-def test_loader_uses_pe_from_file_and_dtype(small_state, tmp_path):
+def test_loader_uses_pe_from_file_and_dtype(small_state, tmp_path, base_cfg):
     _, sd = small_state
     path = tmp_path / "bf16.pth"
     torch.save(sd, path)
-    m = load_gpt(path, small_config(), dtype=torch.bfloat16)
+    m = load_small(path, base_cfg, torch.bfloat16)
     assert m.emo_layer.weight.dtype == torch.bfloat16
     # the file's (random) table wins over the sinusoid the module would compute
     assert torch.equal(m.conditioning_encoder.embed.pos_enc.pe,
                        sd["conditioning_encoder.embed.pos_enc.pe"].to(torch.bfloat16))
     no_pe = {k: v for k, v in sd.items() if not k.endswith("pos_enc.pe")}
     torch.save(no_pe, path)
-    m = load_gpt(path, small_config())
+    m = load_small(path, base_cfg)
     pe = m.conditioning_encoder.embed.pos_enc.pe
     assert torch.equal(pe, sinusoid_table(pe.shape[1], pe.shape[2]))

@@ -1,4 +1,4 @@
-"""The huggingface_hub functions indextts_core.download builds on, as requirements.txt pins them.
+"""The huggingface_hub functions indextts_core.hub builds on, as requirements.txt pins them.
 
 ``http_get`` lives in ``huggingface_hub.file_download`` and is not promised to stay as it is;
 this test names every parameter and field the downloader passes or reads, so a release in the

@@ -35,12 +35,12 @@ def tokenizer(qwen_dir):
 
 @pytest.fixture(scope="module")
 def model16(qwen_dir):
-    return load_qwen(qwen_dir, "cpu", torch.float16)
+    return load_qwen(qwen_dir, device="cpu", dtype=torch.float16)
 
 
 @pytest.fixture(scope="module")
 def model32(qwen_dir):
-    return load_qwen(qwen_dir, "cpu", torch.float32)
+    return load_qwen(qwen_dir, device="cpu", dtype=torch.float32)
 
 
 def test_chat_prompt_and_ids(tokenizer):
@@ -138,7 +138,7 @@ def test_bf16_weights_with_separate_head(qwen_dir, tmp_path):
     cfg = json.loads((folder / "config.json").read_text())
     cfg["tie_word_embeddings"] = False
     (folder / "config.json").write_text(json.dumps(cfg))
-    model = load_qwen(folder, "cpu", torch.float16)
+    model = load_qwen(folder, device="cpu", dtype=torch.float16)
     assert model.lm_head is not None and model.lm_head.weight.dtype == torch.float16
     with torch.inference_mode():
         logits = model(torch.tensor([[1, 2, 3]]), 0, model.new_cache(1, 3))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from indextts_core.config import S2MelConfig, from_mapping, load_config
+from indextts_core.config import IndexTTSConfig, S2MelConfig, from_mapping, load_config
 from indextts_core.errors import CheckpointError, ConfigError
 from indextts_core.models.s2mel import S2Mel, load_s2mel, target_mel_frames
 
@@ -35,13 +35,13 @@ def t(array) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def cfg(tiny_model_dir: Path) -> S2MelConfig:
-    return load_config(tiny_model_dir / "config.yaml").s2mel
+def cfg(tiny_model_dir: Path) -> IndexTTSConfig:
+    return load_config(tiny_model_dir / "config.yaml")
 
 
 @pytest.fixture(scope="module")
-def s2mel(tiny_model_dir: Path, cfg: S2MelConfig) -> S2Mel:
-    return load_s2mel(tiny_model_dir / "s2mel.pth", cfg, "cpu")
+def s2mel(tiny_model_dir: Path, cfg: IndexTTSConfig) -> S2Mel:
+    return load_s2mel(tiny_model_dir, cfg, device="cpu")
 
 
 @needs_golden_weights
@@ -153,11 +153,11 @@ def test_full_size_shapes() -> None:
         assert model.length_regulator(torch.empty(1, 20, 1024), 34).shape == (1, 34, 512)
 
 
-def test_unsupported_dit_option_is_a_config_error(cfg: S2MelConfig) -> None:
+def test_unsupported_dit_option_is_a_config_error(cfg: IndexTTSConfig) -> None:
     bad = from_mapping(S2MelConfig, {
-        "length_regulator": vars(cfg.length_regulator),
-        "DiT": {**vars(cfg.DiT), "time_as_token": True},
-        "wavenet": vars(cfg.wavenet)}, "s2mel")
+        "length_regulator": vars(cfg.s2mel.length_regulator),
+        "DiT": {**vars(cfg.s2mel.DiT), "time_as_token": True},
+        "wavenet": vars(cfg.s2mel.wavenet)}, "s2mel")
     with pytest.raises(ConfigError, match="time_as_token"):
         S2Mel(bad)
 
@@ -176,32 +176,32 @@ def _save(tmp_path: Path, state: dict) -> Path:
     return path
 
 
-def test_missing_key_is_named(tmp_path: Path, raw_checkpoint: dict, cfg: S2MelConfig) -> None:
+def test_missing_key_is_named(tmp_path: Path, raw_checkpoint: dict, cfg: IndexTTSConfig) -> None:
     net = {part: dict(sd) for part, sd in raw_checkpoint["net"].items()}
     del net["cfm"]["estimator.transformer.layers.1.attention.wo.weight"]
     path = _save(tmp_path, {"net": net})
     with pytest.raises(CheckpointError, match=r"net\.cfm\.estimator\.transformer\.layers\.1\.attention\.wo"):
-        load_s2mel(path, cfg)
+        load_s2mel(path.parent, cfg)
 
 
-def test_wrong_shape_is_named(tmp_path: Path, raw_checkpoint: dict, cfg: S2MelConfig) -> None:
+def test_wrong_shape_is_named(tmp_path: Path, raw_checkpoint: dict, cfg: IndexTTSConfig) -> None:
     net = {part: dict(sd) for part, sd in raw_checkpoint["net"].items()}
     net["length_regulator"]["content_in_proj.weight"] = torch.zeros(3, 1024)
     path = _save(tmp_path, {"net": net})
     with pytest.raises(CheckpointError, match=r"net\.length_regulator\.content_in_proj\.weight.*\(3, 1024\)"):
-        load_s2mel(path, cfg)
+        load_s2mel(path.parent, cfg)
 
 
-def test_missing_part(tmp_path: Path, raw_checkpoint: dict, cfg: S2MelConfig) -> None:
+def test_missing_part(tmp_path: Path, raw_checkpoint: dict, cfg: IndexTTSConfig) -> None:
     net = {part: sd for part, sd in raw_checkpoint["net"].items() if part != "gpt_layer"}
     with pytest.raises(CheckpointError, match="gpt_layer"):
-        load_s2mel(_save(tmp_path, {"net": net}), cfg)
+        load_s2mel(_save(tmp_path, {"net": net}).parent, cfg)
 
 
-def test_ddp_prefix_and_unused_keys(tmp_path: Path, raw_checkpoint: dict, cfg: S2MelConfig,
+def test_ddp_prefix_and_unused_keys(tmp_path: Path, raw_checkpoint: dict, cfg: IndexTTSConfig,
                                     s2mel: S2Mel) -> None:
     net = {part: {f"module.{k}": v for k, v in sd.items()} for part, sd in raw_checkpoint["net"].items()}
     net["cfm"]["module.estimator.some_training_leftover"] = torch.zeros(3)
-    model = load_s2mel(_save(tmp_path, {"net": net, "epoch": 7}), cfg)
+    model = load_s2mel(_save(tmp_path, {"net": net, "epoch": 7}).parent, cfg)
     for (k, a), (_, b) in zip(model.state_dict().items(), s2mel.state_dict().items(), strict=True):
         assert torch.equal(a, b), k

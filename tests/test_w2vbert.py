@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from indextts_core import layout
+from indextts_core.config import load_config
 from indextts_core.errors import CheckpointError, ConfigError
 from indextts_core.models.w2vbert import W2VBert, W2VBertConfig, load_w2vbert
 
@@ -18,8 +19,13 @@ from .parity import assert_stage
 
 
 @pytest.fixture(scope="module")
-def w2v(tiny_model_dir):
-    return load_w2vbert(tiny_model_dir)
+def cfg(tiny_model_dir):
+    return load_config(tiny_model_dir / layout.CONFIG)
+
+
+@pytest.fixture(scope="module")
+def w2v(tiny_model_dir, cfg):
+    return load_w2vbert(tiny_model_dir, cfg)
 
 
 @needs_golden_weights
@@ -79,20 +85,20 @@ def small_sd():
     return sd
 
 
-def test_loader_reads_only_the_layers_it_needs(tmp_path, small_sd):
+def test_loader_reads_only_the_layers_it_needs(tmp_path, small_sd, cfg):
     write_model_dir(tmp_path, small_sd)
-    model = load_w2vbert(tmp_path, num_layers=2)
+    model = load_w2vbert(tmp_path, cfg, num_layers=2)
     assert len(model.encoder.layers) == 2
     assert torch.equal(model.encoder.layers[1].ffn2.output_dense.weight,
                        small_sd["encoder.layers.1.ffn2.output_dense.weight"])
     assert torch.allclose(model.feat_std, torch.linspace(0.5, 2, 16).sqrt())
     with pytest.raises(ConfigError, match="3 layers"):
-        load_w2vbert(tmp_path, num_layers=4)
+        load_w2vbert(tmp_path, cfg, num_layers=4)
 
 
-def test_padded_frames_do_not_leak_into_real_frames(tmp_path, small_sd):
+def test_padded_frames_do_not_leak_into_real_frames(tmp_path, small_sd, cfg):
     write_model_dir(tmp_path, small_sd)
-    model = load_w2vbert(tmp_path, num_layers=3)
+    model = load_w2vbert(tmp_path, cfg, num_layers=3)
     feats = torch.randn(1, 9, 160)
     padded = torch.cat([feats, torch.ones(1, 1, 160)], dim=1)
     mask = torch.tensor([[1] * 9 + [0]], dtype=torch.int32)
@@ -102,31 +108,31 @@ def test_padded_frames_do_not_leak_into_real_frames(tmp_path, small_sd):
     assert torch.allclose(full, alone, atol=1e-5)
 
 
-def test_missing_key_names_file_and_key(tmp_path, small_sd):
+def test_missing_key_names_file_and_key(tmp_path, small_sd, cfg):
     del small_sd["encoder.layers.1.self_attn.linear_k.bias"]
     path = write_model_dir(tmp_path, small_sd)
     with pytest.raises(CheckpointError) as e:
-        load_w2vbert(tmp_path, num_layers=3)
+        load_w2vbert(tmp_path, cfg, num_layers=3)
     assert str(path) in str(e.value) and "encoder.layers.1.self_attn.linear_k.bias" in str(e.value)
 
 
-def test_wrong_shape_names_file_and_key(tmp_path, small_sd):
+def test_wrong_shape_names_file_and_key(tmp_path, small_sd, cfg):
     small_sd["feature_projection.projection.weight"] = torch.zeros(16, 80)
     path = write_model_dir(tmp_path, small_sd)
     with pytest.raises(CheckpointError) as e:
-        load_w2vbert(tmp_path, num_layers=3)
+        load_w2vbert(tmp_path, cfg, num_layers=3)
     assert str(path) in str(e.value) and "feature_projection.projection.weight" in str(e.value)
 
 
-def test_truncated_file_is_reported(tmp_path, small_sd):
+def test_truncated_file_is_reported(tmp_path, small_sd, cfg):
     path = write_model_dir(tmp_path, small_sd)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated"):
-        load_w2vbert(tmp_path, num_layers=3)
+        load_w2vbert(tmp_path, cfg, num_layers=3)
 
 
-def test_truncated_release_file_is_reported(tmp_path, tiny_model_dir):
+def test_truncated_release_file_is_reported(tmp_path, tiny_model_dir, cfg):
     src = tiny_model_dir / layout.W2V_BERT_DIR
     dst = tmp_path / layout.W2V_BERT_DIR
     dst.mkdir(parents=True)
@@ -135,11 +141,11 @@ def test_truncated_release_file_is_reported(tmp_path, tiny_model_dir):
         (dst / "model.safetensors").write_bytes(f.read(1 << 20))
     shutil.copy(tiny_model_dir / layout.W2V_STATS, tmp_path / layout.W2V_STATS)
     with pytest.raises(CheckpointError, match=r"model\.safetensors.*truncated"):
-        load_w2vbert(tmp_path)
+        load_w2vbert(tmp_path, cfg)
 
 
-def test_bad_stats_file_is_reported(tmp_path, small_sd):
+def test_bad_stats_file_is_reported(tmp_path, small_sd, cfg):
     write_model_dir(tmp_path, small_sd)
     torch.save({"mean": torch.zeros(16)}, tmp_path / layout.W2V_STATS)
     with pytest.raises(CheckpointError, match="var"):
-        load_w2vbert(tmp_path, num_layers=3)
+        load_w2vbert(tmp_path, cfg, num_layers=3)

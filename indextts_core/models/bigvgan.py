@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import fold_weight_norm, load_into, read_state_dict, sub_state_dict
-from ..config import from_mapping, load_json
+from .. import layout
+from ..checkpoint import build_empty, fold_weight_norm, load_into, read_state_dict, sub_state_dict
+from ..config import IndexTTSConfig, from_mapping, load_json
 from ..errors import CheckpointError, ConfigError
 
 
@@ -239,21 +240,22 @@ def _rename_filters(sd: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def load_bigvgan(folder: str | Path, device: str | torch.device = "cpu",
+def load_bigvgan(model_dir: str | Path, cfg: IndexTTSConfig, *, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> BigVGAN:
-    """Load BigVGAN from a folder holding ``config.json`` and ``bigvgan_generator.pt``.
+    """Load BigVGAN from ``hf_cache/bigvgan`` (its own ``config.json`` and ``bigvgan_generator.pt``).
 
     The generator file is ``{"generator": state_dict}`` in weight-norm form; the weights are
     folded once here. Raises :class:`ConfigError` / :class:`CheckpointError` naming the file.
+    ``cfg`` is taken for the loaders' common signature: the vocoder's sizes are in its folder.
     """
-    folder = Path(folder)
-    cfg = BigVGANConfig.from_json(folder / "config.json")
+    folder = Path(model_dir) / layout.BIGVGAN_DIR
+    vocoder_cfg = BigVGANConfig.from_json(folder / "config.json")
     path = folder / "bigvgan_generator.pt"
     sd = sub_state_dict(read_state_dict(path), "generator")
     if not sd:
         raise CheckpointError(f"{path}: no 'generator' weights. The file is not a BigVGAN generator "
                               "checkpoint (wrong file, or an incomplete download).")
     sd = _rename_filters(fold_weight_norm(sd))
-    model = BigVGAN(cfg)
+    model = build_empty(lambda: BigVGAN(vocoder_cfg), device=device, dtype=dtype)
     load_into(model, sd, file=path, prefix="generator.")
-    return model.to(device=device, dtype=dtype).eval()
+    return model.eval()

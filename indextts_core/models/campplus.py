@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import layout
 from ..audio import kaldi_fbank
-from ..checkpoint import load_into, read_state_dict
+from ..checkpoint import build_empty, load_into, read_state_dict
+from ..config import IndexTTSConfig
 from ..errors import CheckpointError
 
 
@@ -216,15 +218,19 @@ def campplus_features(audio_16k: Tensor) -> Tensor:
     return (feat - feat.mean(dim=0, keepdim=True)).unsqueeze(0)
 
 
-def load_campplus(path: str | Path, device: torch.device | str = "cpu",
+def load_campplus(model_dir: str | Path, cfg: IndexTTSConfig, *, device: torch.device | str = "cpu",
                   dtype: torch.dtype = torch.float32) -> CAMPPlus:
-    """Load ``hf_cache/campplus_cn_common.bin``; like the reference, every key must match."""
+    """Load ``hf_cache/campplus_cn_common.bin``; like the reference, every key must match.
+
+    ``cfg`` is taken for the loaders' common signature: CAM++ has fixed sizes.
+    """
+    path = Path(model_dir) / layout.CAMPPLUS
     sd = read_state_dict(path)
-    model = CAMPPlus()
+    model = build_empty(CAMPPlus, device=device, dtype=dtype)
     load_into(model, sd, file=path)
     unexpected = sorted(set(sd) - set(model.state_dict()))
     if unexpected:
         raise CheckpointError(f"{path}: unexpected key {unexpected[0]}"
                               + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else "")
                               + ". The file is not the CAM++ speaker model (funasr/campplus).")
-    return model.to(device=device, dtype=dtype).eval()
+    return model.eval()

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import fold_weight_norm, load_into, read_state_dict
-from ..config import SemanticCodecConfig
+from .. import layout
+from ..checkpoint import build_empty, fold_weight_norm, load_into, read_state_dict
+from ..config import IndexTTSConfig, SemanticCodecConfig
 
 
 class ConvNeXtBlock(nn.Module):
@@ -128,10 +129,11 @@ class SemanticCodec(nn.Module):
         return vq.out_project(vq.lookup(codes))
 
 
-def load_semantic_codec(path: str | Path, cfg: SemanticCodecConfig, device: torch.device | str = "cpu",
+def load_semantic_codec(model_dir: str | Path, cfg: IndexTTSConfig, *, device: torch.device | str = "cpu",
                         dtype: torch.dtype = torch.float32) -> SemanticCodec:
     """Load ``hf_cache/semantic_codec_model.safetensors`` (decoder keys are skipped)."""
+    path = Path(model_dir) / layout.CODEC
     sd = fold_weight_norm(read_state_dict(path, keep=lambda k: not k.startswith("decoder.")))
-    model = SemanticCodec(cfg)
+    model = build_empty(lambda: SemanticCodec(cfg.semantic_codec), device=device, dtype=dtype)
     load_into(model, sd, file=path)
-    return model.to(device=device, dtype=dtype).eval()
+    return model.eval()

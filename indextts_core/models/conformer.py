@@ -53,7 +53,7 @@ class PositionTable(nn.Module):
         self.dim, self.rows = dim, rows
         self.register_buffer("pe", sinusoid_table(rows, dim))
 
-    def reset(self) -> None:
+    def reset_buffers(self) -> None:
         self.pe.copy_(sinusoid_table(self.rows, self.dim))
 
 

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import load_into, read_state_dict, sub_state_dict
-from ..config import GPTConfig
+from ..checkpoint import build_empty, load_into, read_state_dict, sub_state_dict
+from ..config import GPTConfig, IndexTTSConfig
 from ..errors import ConfigError, InvalidOptionError, TextError
-from .conformer import ConformerEncoder, PositionTable
+from .conformer import ConformerEncoder
 from .decoding import KVCache
 from .perceiver import PerceiverResampler
 
@@ -330,24 +330,19 @@ def _single(x: Tensor, name: str) -> Tensor:
     raise InvalidOptionError(f"{name} must have shape (1, L), got {tuple(x.shape)}")
 
 
-def load_gpt(path: str | Path, cfg: GPTConfig, device: str | torch.device = "cpu",
+def load_gpt(model_dir: str | Path, cfg: IndexTTSConfig, *, device: str | torch.device = "cpu",
              dtype: torch.dtype = torch.float32) -> UnifiedVoice:
-    """Load the released ``gpt.pth`` (plain state dict or ``{"model": sd}``) into :class:`UnifiedVoice`.
+    """Load ``cfg.gpt_checkpoint`` (plain state dict or ``{"model": sd}``) into :class:`UnifiedVoice`.
 
     Keys the model has no use for (``gpt.wte.*``, attention mask buffers, ``text_head.*``,
     ``inference_model.*``) are skipped. A missing key or a wrong shape is a
     :class:`~indextts_core.errors.CheckpointError` naming the file and key.
     """
+    path = Path(model_dir) / cfg.gpt_checkpoint
     sd = read_state_dict(path)
     if any(k.startswith("model.") for k in sd):
         sd = sub_state_dict(sd, "model")
-    with torch.device("meta"):
-        model = UnifiedVoice(cfg)
-    # allocate without running the random initialisers: every value comes from the file
-    model = model.to(dtype=dtype).to_empty(device=device)
-    tables = [m for m in model.modules() if isinstance(m, PositionTable)]
-    for table in tables:
-        table.reset()
+    model = build_empty(lambda: UnifiedVoice(cfg.gpt), device=device, dtype=dtype)
     optional = [k for k in model.state_dict() if k.endswith("pos_enc.pe")]
     load_into(model, sd, file=path, optional=optional)
     return model.eval().requires_grad_(False)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_into, read_state_dict
+from ..checkpoint import build_empty, load_into, read_state_dict
 from ..config import from_mapping, load_json
 from ..errors import CheckpointError, ConfigError, ModelNotFoundError
 from . import decoding
@@ -229,6 +229,10 @@ class Qwen3(nn.Module):
                                                    device=device, dtype=dtype)
         self.register_buffer("inv_freq", rope_inv_freq(cfg, device), persistent=False)
 
+    def reset_buffers(self) -> None:
+        # float32 whatever the model dtype, as in the reference.
+        self.inv_freq = rope_inv_freq(self.cfg, self.device)
+
     @property
     def device(self) -> torch.device:
         return self.model.embed_tokens.weight.device
@@ -328,11 +332,14 @@ def require_folder(folder: str | Path, files: tuple[str, ...] = (CONFIG_FILE,)) 
     return folder
 
 
-def load_qwen(folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float16
+def load_qwen(folder: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float16
               ) -> Qwen3:
     """Build the Qwen3 of ``folder`` (its ``config.json`` + ``model.safetensors``) in ``dtype``.
 
-    float16 is the reference's precision (also on CPU); greedy ids match only in it.
+    float16 is the reference's precision (also on CPU); greedy ids match only in it. Unlike the
+    other loaders this takes the Qwen folder itself (``model_dir / cfg.qwen_emo_path``): the model
+    is optional, loaded on first use by :class:`indextts_core.emotion_text.QwenEmotion`, which
+    holds that folder, and its sizes are in the folder's own ``config.json``.
     """
     folder = require_folder(folder)
     cfg = QwenConfig.from_file(folder / CONFIG_FILE)
@@ -347,11 +354,7 @@ def load_qwen(folder: str | Path, device: str | torch.device = "cpu", dtype: tor
     tied = cfg.tie_word_embeddings or "lm_head.weight" not in sd
     if tied and not cfg.tie_word_embeddings:
         log.warning("%s: no lm_head.weight; using the tied embedding as the output head", folder)
-    # Built on the meta device: no random init of ~0.6 B parameters that are overwritten anyway.
-    with torch.device("meta"):
-        model = Qwen3(cfg, tied, dtype=dtype)
-    model.to_empty(device=device)
-    model.inv_freq = rope_inv_freq(cfg, device)
+    model = build_empty(lambda: Qwen3(cfg, tied), device=device, dtype=dtype)
     load_into(model, sd, file=files[0] if len(files) == 1 else folder)
     return model.eval()
 

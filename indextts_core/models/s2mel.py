@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import fold_weight_norm, load_into, read_state_dict, strip_prefix, sub_state_dict
-from ..config import DiTConfig, LengthRegulatorConfig, S2MelConfig, WaveNetConfig
+from ..checkpoint import build_empty, fold_weight_norm, load_into, read_state_dict, strip_prefix, sub_state_dict
+from ..config import DiTConfig, IndexTTSConfig, LengthRegulatorConfig, S2MelConfig, WaveNetConfig
 from ..errors import CheckpointError, ConfigError
 
 GPT_LATENT_DIM = 1280  # the reference fixes gpt_layer's input width, independent of config.yaml
@@ -86,10 +86,16 @@ class TimestepEmbedder(nn.Module):
     def __init__(self, dim: int, freq_dim: int = 256, max_period: float = 10000.0):
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
-        half = freq_dim // 2
+        self.freq_dim, self.max_period = freq_dim, max_period
         # The file stores this buffer too; it is a pure function of the sizes, so it is rebuilt.
-        freqs = torch.exp(-math.log(max_period) * torch.arange(0, half, dtype=torch.float32) / half)
-        self.register_buffer("freqs", freqs, persistent=False)
+        self.register_buffer("freqs", self._freqs(), persistent=False)
+
+    def _freqs(self) -> Tensor:
+        half = self.freq_dim // 2
+        return torch.exp(-math.log(self.max_period) * torch.arange(0, half, dtype=torch.float32) / half)
+
+    def reset_buffers(self) -> None:
+        self.freqs = self._freqs().to(self.mlp[0].weight.device)
 
     def forward(self, t: Tensor) -> Tensor:
         args = 1000 * t[:, None].float() * self.freqs[None]
@@ -462,15 +468,18 @@ class S2Mel(nn.Module):
         return mel[..., ref_mel.shape[-1]:]
 
 
-def load_s2mel(path: str | Path, cfg: S2MelConfig, device: str | torch.device = "cpu") -> S2Mel:
-    """Build :class:`S2Mel` from config and load ``s2mel.pth`` (float32, eval mode, on ``device``).
+def load_s2mel(model_dir: str | Path, cfg: IndexTTSConfig, *, device: str | torch.device = "cpu",
+               dtype: torch.dtype = torch.float32) -> S2Mel:
+    """Build :class:`S2Mel` from ``cfg.s2mel`` and load ``cfg.s2mel_checkpoint`` (eval mode, on ``device``;
+    the reference runs it in float32).
 
     Raises :class:`CheckpointError` for a missing part, a missing key or a wrong shape; keys the
     model does not use (training leftovers, the unused embedders) are skipped.
     """
+    path = Path(model_dir) / cfg.s2mel_checkpoint
     sd = read_state_dict(path)
     net = sub_state_dict(sd, "net")
-    model = S2Mel(cfg)
+    model = build_empty(lambda: S2Mel(cfg.s2mel), device=device, dtype=dtype)
     for part in ("cfm", "length_regulator", "gpt_layer"):
         weights = strip_prefix(sub_state_dict(net, part), "module.")
         if not weights:
@@ -481,4 +490,4 @@ def load_s2mel(path: str | Path, cfg: S2MelConfig, device: str | torch.device = 
             # The WaveNet convs sit two wrapper modules deep in the reference (SConv1d → NormConv1d).
             weights = {k.replace(".conv.conv.", "."): v for k, v in weights.items()}
         load_into(getattr(model, part), weights, file=path, prefix=f"net.{part}.")
-    return model.to(device=device, dtype=torch.float32).eval()
+    return model.eval()

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import layout
-from ..checkpoint import load_into, read_state_dict
-from ..config import from_mapping, load_json
+from ..checkpoint import build_empty, load_into, read_state_dict
+from ..config import IndexTTSConfig, from_mapping, load_json
 from ..errors import CheckpointError, ConfigError
 
 # IndexTTS-2 takes hidden_states[17], the output of layers 0..16.
@@ -217,18 +217,17 @@ def load_w2vbert_stats(path: str | Path, hidden_size: int) -> tuple[Tensor, Tens
     return out[0], out[1]
 
 
-def load_w2vbert(model_dir: str | Path, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, num_layers: int = INDEXTTS_LAYERS,
-                 stats_file: str = layout.W2V_STATS) -> W2VBert:
+def load_w2vbert(model_dir: str | Path, cfg: IndexTTSConfig, *, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32, num_layers: int = INDEXTTS_LAYERS) -> W2VBert:
     """Build the encoder from an IndexTTS-2 model folder.
 
     Reads ``hf_cache/w2v-bert-2.0/config.json`` and ``model.safetensors`` (as released,
-    24 layers; only layers ``0..num_layers-1`` are read) and ``wav2vec2bert_stats.pt``.
+    24 layers; only layers ``0..num_layers-1`` are read) and ``cfg.w2v_stat``.
     """
     model_dir = Path(model_dir)
     w2v_dir = layout.path_of(model_dir, layout.W2V_BERT_DIR)
-    cfg = W2VBertConfig.from_json(w2v_dir / "config.json")
-    model = W2VBert(cfg, num_layers)
+    w2v_cfg = W2VBertConfig.from_json(w2v_dir / "config.json")
+    model = build_empty(lambda: W2VBert(w2v_cfg, num_layers), device=device, dtype=dtype)
     weights = w2v_dir / "model.safetensors"
 
     def wanted(key: str) -> bool:
@@ -239,6 +238,6 @@ def load_w2vbert(model_dir: str | Path, device: torch.device | str = "cpu",
         return False
 
     load_into(model, read_state_dict(weights, keep=wanted), file=weights)
-    mean, var = load_w2vbert_stats(model_dir / stats_file, cfg.hidden_size)
+    mean, var = load_w2vbert_stats(model_dir / cfg.w2v_stat, w2v_cfg.hidden_size)
     model.set_stats(mean, var)
-    return model.to(device=device, dtype=dtype).eval()
+    return model.eval()
