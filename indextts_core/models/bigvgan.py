@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import fold_weight_norm, load_into, read_state_dict, sub_state_dict
+from ..checkpoint import build_empty, fold_weight_norm, load_into, read_state_dict, sub_state_dict
 from ..config import from_mapping, load_json
 from ..errors import CheckpointError, ConfigError
 
@@ -254,6 +254,6 @@ def load_bigvgan(folder: str | Path, device: str | torch.device = "cpu",
         raise CheckpointError(f"{path}: no 'generator' weights. The file is not a BigVGAN generator "
                               "checkpoint (wrong file, or an incomplete download).")
     sd = _rename_filters(fold_weight_norm(sd))
-    model = BigVGAN(cfg)
+    model = build_empty(lambda: BigVGAN(cfg))
     load_into(model, sd, file=path, prefix="generator.")
     return model.to(device=device, dtype=dtype).eval()

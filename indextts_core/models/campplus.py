@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..audio import kaldi_fbank
-from ..checkpoint import load_into, read_state_dict
+from ..checkpoint import build_empty, load_into, read_state_dict
 from ..errors import CheckpointError
 
 
@@ -220,7 +220,7 @@ def load_campplus(path: str | Path, device: torch.device | str = "cpu",
                   dtype: torch.dtype = torch.float32) -> CAMPPlus:
     """Load ``hf_cache/campplus_cn_common.bin``; like the reference, every key must match."""
     sd = read_state_dict(path)
-    model = CAMPPlus()
+    model = build_empty(CAMPPlus)
     load_into(model, sd, file=path)
     unexpected = sorted(set(sd) - set(model.state_dict()))
     if unexpected:

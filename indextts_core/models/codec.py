@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import fold_weight_norm, load_into, read_state_dict
+from ..checkpoint import build_empty, fold_weight_norm, load_into, read_state_dict
 from ..config import SemanticCodecConfig
 
 
@@ -132,6 +132,6 @@ def load_semantic_codec(path: str | Path, cfg: SemanticCodecConfig, device: torc
                         dtype: torch.dtype = torch.float32) -> SemanticCodec:
     """Load ``hf_cache/semantic_codec_model.safetensors`` (decoder keys are skipped)."""
     sd = fold_weight_norm(read_state_dict(path, keep=lambda k: not k.startswith("decoder.")))
-    model = SemanticCodec(cfg)
+    model = build_empty(lambda: SemanticCodec(cfg))
     load_into(model, sd, file=path)
     return model.to(device=device, dtype=dtype).eval()

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import fold_weight_norm, load_into, read_state_dict, strip_prefix, sub_state_dict
+from ..checkpoint import build_empty, fold_weight_norm, load_into, read_state_dict, strip_prefix, sub_state_dict
 from ..config import DiTConfig, LengthRegulatorConfig, S2MelConfig, WaveNetConfig
 from ..errors import CheckpointError, ConfigError
 
@@ -86,10 +86,16 @@ class TimestepEmbedder(nn.Module):
     def __init__(self, dim: int, freq_dim: int = 256, max_period: float = 10000.0):
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
-        half = freq_dim // 2
+        self.half, self.max_period = freq_dim // 2, max_period
         # The file stores this buffer too; it is a pure function of the sizes, so it is rebuilt.
-        freqs = torch.exp(-math.log(max_period) * torch.arange(0, half, dtype=torch.float32) / half)
-        self.register_buffer("freqs", freqs, persistent=False)
+        self.register_buffer("freqs", self._freqs(), persistent=False)
+
+    def _freqs(self) -> Tensor:
+        return torch.exp(-math.log(self.max_period) * torch.arange(0, self.half, dtype=torch.float32) / self.half)
+
+    def reset(self) -> None:
+        """Recompute ``freqs`` on the CPU (after a meta-device build)."""
+        self.freqs = self._freqs().to("cpu")
 
     def forward(self, t: Tensor) -> Tensor:
         args = 1000 * t[:, None].float() * self.freqs[None]
@@ -470,7 +476,7 @@ def load_s2mel(path: str | Path, cfg: S2MelConfig, device: str | torch.device = 
     """
     sd = read_state_dict(path)
     net = sub_state_dict(sd, "net")
-    model = S2Mel(cfg)
+    model = build_empty(lambda: S2Mel(cfg))
     for part in ("cfm", "length_regulator", "gpt_layer"):
         weights = strip_prefix(sub_state_dict(net, part), "module.")
         if not weights:
@@ -481,4 +487,7 @@ def load_s2mel(path: str | Path, cfg: S2MelConfig, device: str | torch.device = 
             # The WaveNet convs sit two wrapper modules deep in the reference (SConv1d → NormConv1d).
             weights = {k.replace(".conv.conv.", "."): v for k, v in weights.items()}
         load_into(getattr(model, part), weights, file=path, prefix=f"net.{part}.")
+    for embedder in model.modules():
+        if isinstance(embedder, TimestepEmbedder):
+            embedder.reset()
     return model.to(device=device, dtype=torch.float32).eval()

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import layout
-from ..checkpoint import load_into, read_state_dict
+from ..checkpoint import build_empty, load_into, read_state_dict
 from ..config import from_mapping, load_json
 from ..errors import CheckpointError, ConfigError
 
@@ -198,8 +198,9 @@ class W2VBert(nn.Module):
 
     def set_stats(self, mean: Tensor, var: Tensor) -> None:
         """Install IndexTTS-2's per-channel statistics: ``forward`` returns ``(h − mean) / sqrt(var)``."""
-        self.feat_mean.copy_(mean)
-        self.feat_std.copy_(torch.sqrt(var.float()))
+        # assigned, not copied: after a meta-device build (build_empty) the buffers have no storage
+        self.feat_mean = mean.to(self.feat_mean.dtype).clone()
+        self.feat_std = torch.sqrt(var.float()).to(self.feat_std.dtype)
 
 
 def load_w2vbert_stats(path: str | Path, hidden_size: int) -> tuple[Tensor, Tensor]:
@@ -228,7 +229,7 @@ def load_w2vbert(model_dir: str | Path, device: torch.device | str = "cpu",
     model_dir = Path(model_dir)
     w2v_dir = layout.path_of(model_dir, layout.W2V_BERT_DIR)
     cfg = W2VBertConfig.from_json(w2v_dir / "config.json")
-    model = W2VBert(cfg, num_layers)
+    model = build_empty(lambda: W2VBert(cfg, num_layers))
     weights = w2v_dir / "model.safetensors"
 
     def wanted(key: str) -> bool:
