@@ -146,6 +146,17 @@ def load_into(module: nn.Module, sd: Mapping[str, torch.Tensor], *, file: str | 
     if skipped:
         log.debug("%s: %d keys not used by %s (e.g. %s)", file, len(skipped),
                   type(module).__name__, skipped[0])
-    used = {k: v if (v.dtype, v.device) == (own[k].dtype, own[k].device)
-            else v.to(device=own[k].device, dtype=own[k].dtype) for k, v in sd.items() if k in own}
+    used = {k: _as_target(v, own[k]) for k, v in sd.items() if k in own}
     module.load_state_dict(used, strict=False, assign=True)
+    empty = [k for k in optional if k in own and k not in sd and own[k].is_meta]
+    if empty:
+        raise CheckpointError(f"{file}: key {prefix}{empty[0]} is not in the file, and a module built "
+                              "with build_empty has no value of its own for it")
+
+
+def _as_target(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``value`` in ``target``'s dtype and device; a meta target (:func:`build_empty`) keeps the file's device."""
+    device = value.device if target.is_meta else target.device
+    if (value.dtype, value.device) == (target.dtype, device):
+        return value
+    return value.to(device=device, dtype=target.dtype)

@@ -198,8 +198,9 @@ class W2VBert(nn.Module):
 
     def set_stats(self, mean: Tensor, var: Tensor) -> None:
         """Install IndexTTS-2's per-channel statistics: ``forward`` returns ``(h − mean) / sqrt(var)``."""
-        self.feat_mean.copy_(mean)
-        self.feat_std.copy_(torch.sqrt(var.float()))
+        # assigned, not copied: after a meta-device build (build_empty) the buffers have no storage
+        self.feat_mean = mean.to(self.feat_mean.dtype).clone()
+        self.feat_std = torch.sqrt(var.float()).to(self.feat_std.dtype)
 
 
 def load_w2vbert_stats(path: str | Path, hidden_size: int) -> tuple[Tensor, Tensor]:
