@@ -138,6 +138,10 @@ class Synthesis(Iterator[SegmentAudio]):
         assert self.result is not None
         return self.result
 
+    def close(self) -> None:
+        """Abandon the take (after the segment being made, if one is): nothing more is computed."""
+        self._run.close()
+
 
 def _source_key(source: AudioSource) -> str:
     """A content hash of a clip, so the same voice is recognised under any file name."""
