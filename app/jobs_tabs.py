@@ -63,7 +63,13 @@ class JobTabs:
         with gr.Tab(t(L, "tab.voices"), id="voices", elem_id="tab-voices") as tab:
             r(tab, Texts(label="tab.voices"))
             self._build_voices(L, r, Texts)
-        self.timer = gr.Timer(1.0, active=False)
+        # Not created here: inside gr.Tabs a child that is not a tab shifts the tabs' positions,
+        # and the page then shows one tab's button twice and loses another.
+        self.timer = gr.Timer(1.0, active=False, render=False)
+
+    def render_timer(self) -> None:
+        """Place the progress timer on the page, outside the tabs (call after gr.Tabs closes)."""
+        self.timer.render()
 
     def _voice_choices(self, lang: str) -> list[tuple[str, str]]:
         return [(t(lang, "jobs.voice.create"), ""), *[(n, n) for n in self.dubbing.voice_names()]]

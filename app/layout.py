@@ -1,32 +1,27 @@
-"""The page: components, their words in both languages, and the wiring to :mod:`app.handlers`."""
+"""The page: components, their words in both languages, and the wiring to their handlers.
+
+What each event does lives in :mod:`app.page_handlers`, the programmatic endpoints in
+:mod:`app.api_endpoints`; both are mixed into :class:`StudioUI`, which holds every component.
+"""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
-import pandas as pd
-import soundfile as sf
 
-from indextts_core.errors import InvalidOptionError
 from indextts_core.options import EMOTIONS, MAX_EMOTION_VALUE, SPEED_RANGE
 
-from . import controller as ctl
-from . import text_tools, views
-from .handlers import AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure, random_seed
-from .i18n import LANG_CHOICES, detect_language, emotion_name, t
+from . import views
+from .api_endpoints import ApiEndpoints
+from .handlers import AppContext, Studio, random_seed
+from .i18n import LANG_CHOICES, emotion_name, t
 from .jobs_tabs import JobTabs
-from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings, label_vector, settings_from_request
-
-log = logging.getLogger(__name__)
+from .page_handlers import PageHandlers
+from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings
 
 CACHE_CLEANUP = (3600, 24 * 3600)  # (every, older than) in seconds
 
@@ -103,13 +98,7 @@ def _keyed_choices(prefix: str, values: tuple[str, ...]) -> Callable[[str], list
     return lambda lang: [(t(lang, f"{prefix}.{v}"), v) for v in values]
 
 
-def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-    return buf.getvalue()
-
-
-class StudioUI:
+class StudioUI(PageHandlers, ApiEndpoints):
     """Builds the Blocks and holds every component."""
 
     def __init__(self, ctx: AppContext) -> None:
@@ -188,6 +177,7 @@ class StudioUI:
                 with gr.Tab(t(L, "tab.status"), id="status", elem_id="tab-status") as tab_status:
                     self._r(tab_status, Texts(label="tab.status"))
                     self._build_status(L)
+            self.jobs.render_timer()
             self._build_api()
             self.timer = gr.Timer(1.0, active=False)
             self._wire()
@@ -465,361 +455,6 @@ class StudioUI:
         out[self.emo_analyzed_for] = s.emotion_text.strip() if s.emotion_text_analyzed else None
         return out
 
-    def _history_frame(self, lang: str, takes: list[Any] | None = None) -> tuple[pd.DataFrame, list[str]]:
-        takes = self.ctx.history.list() if takes is None else takes
-        headers = [t(lang, f"history.col.{c}") for c in ("time", "text", "voice", "emotion", "length", "seed")]
-        rows = []
-        for tk in takes:
-            text = tk.text if len(tk.text) <= 40 else tk.text[:39] + "…"
-            emo = emotion_name(lang, tk.variant) if tk.variant else views.emotion_summary(lang, tk.settings)
-            rows.append([tk.created.replace("T", " "), text, tk.voice_name, emo, round(tk.seconds, 2), tk.seed])
-        return pd.DataFrame(rows, columns=headers), [tk.id for tk in takes]
-
-    def _recent_update(self, lang: str) -> tuple[Any, list[str]]:
-        voices = self.ctx.voices.recent()
-        samples = [[f"{v.name} · {v.seconds:.1f} s"] for v in voices]
-        return gr.update(samples=samples, visible=bool(samples), label=t(lang, "recent.label")), [v.id for v in voices]
-
-    def _live_value(self, ev: Chunk) -> Any:
-        if self.ctx.streaming:
-            return wav_bytes(ev.audio, ev.sample_rate)
-        live_dir = self.ctx.dirs.uploads_dir / "live"
-        live_dir.mkdir(parents=True, exist_ok=True)
-        path = live_dir / f"segment-{uuid.uuid4().hex[:12]}.wav"
-        sf.write(str(path), np.clip(ev.audio, -1.0, 1.0), ev.sample_rate, subtype="PCM_16")
-        return str(path)
-
-    # -- handlers ---------------------------------------------------------------------
-    def on_load(self, request: gr.Request) -> list[Any]:
-        lang = detect_language(request.headers.get("accept-language") if request is not None else None)
-        return [lang, *self.on_language(lang)]
-
-    def language_outputs(self) -> list[Any]:
-        return [c for c, _ in self.texts] + [self.banner, self.status_html, self.history_table, self.history_ids,
-                                              self.history_folder, self.recent, self.recent_ids, self.voice_note,
-                                              self.timer]
-
-    def on_language(self, lang: str) -> list[Any]:
-        frame, ids = self._history_frame(lang)
-        recent, recent_ids = self._recent_update(lang)
-        status = self.ctx.controller.status()
-        texts = self.texts_for(lang)
-        texts[self._text_index(self.download_btn)] = gr.Button(value=t(lang, "btn.download_model"),
-                                                               visible=self._download_needed(status))
-        return [*texts, views.banner(lang, status), self._status_html(lang, status),
-                frame, ids, t(lang, "history.folder", path=self.ctx.dirs.takes_dir), recent, recent_ids,
-                gr.skip(), gr.Timer(active=status.state in (ctl.LOADING, ctl.DOWNLOADING))]
-
-    def _text_index(self, comp: Any) -> int:
-        return next(i for i, (c, _) in enumerate(self.texts) if c is comp)
-
-    def _status_html(self, lang: str, status: ctl.EngineStatus | None = None) -> str:
-        status = status or self.ctx.controller.status()
-        return views.status_panel(lang, status, output_dir=str(self.ctx.dirs.output_dir),
-                                  streaming=self.ctx.streaming)
-
-    def on_tick(self, lang: str) -> list[Any]:
-        status = self.ctx.controller.status()
-        busy = status.state in (ctl.LOADING, ctl.DOWNLOADING)
-        return [views.banner(lang, status), self._status_html(lang, status), gr.Timer(active=busy),
-                gr.Button(visible=self._download_needed(status))]
-
-    @staticmethod
-    def _download_needed(status: ctl.EngineStatus) -> bool:
-        """The download button only matters while files are missing."""
-        missing = status.files is not None and not status.files.complete and not status.files.is_test_model
-        return missing and status.state != ctl.DOWNLOADING
-
-    def on_voice(self, lang: str, path: str | None) -> list[Any]:
-        voice, report, error = self.studio.add_voice(path, lang)
-        recent, ids = self._recent_update(lang)
-        if voice is None:
-            return [gr.skip(), views.voice_note(lang, None, error), recent, ids]
-        stored = str(self.studio.voice_path(voice))
-        value = stored if report is not None and report.trimmed else gr.skip()
-        return [value, views.voice_note(lang, report), recent, ids]
-
-    def on_voice_clear(self, lang: str) -> str:
-        return views.voice_note(lang, None)
-
-    def on_recent(self, lang: str, ids: list[str], evt: gr.SelectData) -> list[Any]:
-        index = evt.index if isinstance(evt.index, int) else evt.index[0]
-        if not ids or index >= len(ids):
-            return [gr.skip(), gr.skip(), gr.skip(), gr.skip()]
-        voice = self.ctx.voices.touch(ids[index])
-        if voice is None:
-            return [gr.skip(), gr.skip(), gr.skip(), gr.skip()]
-        _, report, error = self.studio.add_voice(str(self.ctx.voices.path_of(voice)), lang)
-        recent, new_ids = self._recent_update(lang)
-        return [str(self.ctx.voices.path_of(voice)), views.voice_note(lang, report, error), recent, new_ids]
-
-    def on_text(self, lang: str, text: str, seg: int) -> list[Any]:
-        preview, invalid, error = self.studio.preview(text or "", seg)
-        html = views.text_preview(lang, preview, invalid, ready=preview is not None, error=error, text=text or "")
-        try:
-            polys = text_tools.find_polyphones(text or "")
-        except Exception as e:  # the helper must never break typing
-            log.warning("polyphone listing failed: %s", e)
-            polys = []
-        choices = [(f"{p.char} — …{p.context}… (#{p.index + 1})" + (f" ✓ {p.annotated}" if p.annotated else ""),
-                    p.index) for p in polys]
-        note = t(lang, "pinyin.found", n=len(polys)) if polys else t(lang, "pinyin.none")
-        state = [[p.index, p.char, list(p.readings), p.annotated] for p in polys]
-        return [html, gr.update(choices=choices, value=None), gr.update(choices=[], value=None), note, state]
-
-    def on_poly_char(self, state: list, index: int | None) -> Any:
-        for idx, _char, readings, annotated in state or []:
-            if idx == index:
-                value = annotated if annotated in readings else (readings[0] if readings else None)
-                return gr.update(choices=readings, value=value)
-        return gr.update(choices=[], value=None)
-
-    def on_poly_insert(self, lang: str, text: str, state: list, index: int | None, reading: str | None) -> list[Any]:
-        if index is None or not reading:
-            return [gr.skip(), views.message("warn", t(lang, "pinyin.pick_first"))]
-        found = next(((c, old) for i, c, _, old in state or [] if i == index), None)
-        expected = found[0] if found else None
-        if expected is None or index >= len(text or "") or text[index] != expected:
-            return [gr.skip(), views.message("warn", t(lang, "pinyin.moved"))]
-        try:
-            new_text = text_tools.apply_reading(text, index, reading)
-        except ValueError as e:
-            return [gr.skip(), views.message("error", str(e))]
-        old = found[1]
-        # "Replaced" only when an annotation was there; otherwise one is added.
-        note = (t(lang, "pinyin.replaced", char=expected, reading=reading, old=old) if old and old != reading
-                else t(lang, "pinyin.inserted", char=expected, reading=reading))
-        return [new_text, views.message("ok", note)]
-
-    def on_emo_mode(self, mode: str) -> list[Any]:
-        return [gr.Group(visible=mode == "audio"), gr.Group(visible=mode == "vector"),
-                gr.Group(visible=mode == "text"), gr.Slider(visible=mode in ("audio", "text")),
-                gr.Accordion(visible=mode in ("vector", "text"))]
-
-    def on_emo_label(self, label: str, intensity: float) -> list[float]:
-        return label_vector(label, intensity)
-
-    def on_analyze(self, lang: str, description: str, text: str) -> list[Any]:
-        values, error = self.studio.analyze_emotion(lang, description, text)
-        if values is None:
-            return [gr.skip()] * len(EMOTIONS) + [gr.skip(), views.message("error", error or ""), gr.skip()]
-        return [*values, (description or "").strip(), views.message("ok", t(lang, "emo_analyzed")),
-                gr.Accordion(open=True)]
-
-    def on_dur_mode(self, mode: str) -> list[Any]:
-        return [gr.Slider(visible=mode == "speed"), gr.Number(visible=mode == "seconds"),
-                gr.Number(visible=mode == "tokens")]
-
-    def on_generate(self, data: dict, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
-        lang = data.get(self.lang) or "en"
-        try:
-            s = self.settings_from(data)
-        except Exception as e:
-            yield {self.message: views.message("error", t(lang, "error.option", detail=str(e)))}
-            return
-        # Gradio sends each yield as a diff against the previous one, so an output left out after
-        # it got a value would be blanked: every yield carries the latest value of every output.
-        out: dict[Any, Any] = {c: gr.skip() for c in self.generate_outputs()}
-        out[self.message] = views.message("info", t(lang, "progress.start"))
-        out[self.take_download] = gr.DownloadButton(visible=False)
-        yield out
-        for ev in self.studio.generate(lang, data.get(self.voice), s):
-            if isinstance(ev, Progress):
-                if ev.fraction is not None:
-                    progress(ev.fraction, desc=ev.text)
-                out[self.message] = views.message("info", ev.text)
-            elif isinstance(ev, Chunk):
-                out[self.live_audio] = self._live_value(ev)
-                yield out
-                if self.ctx.streaming:
-                    out[self.live_audio] = None  # a streamed chunk is sent once
-                continue
-            elif isinstance(ev, Finished):
-                frame, ids = self._history_frame(lang)
-                recent, recent_ids = self._recent_update(lang)
-                out.update({self.take_audio: str(ev.path), self.take_info: ev.info,
-                            self.take_download: gr.DownloadButton(value=str(ev.path), visible=True),
-                            self.message: views.message("ok", t(lang, "done", time=ev.take.generation_seconds)),
-                            self.history_table: frame, self.history_ids: ids, self.recent: recent,
-                            self.recent_ids: recent_ids})
-            elif isinstance(ev, Failed):
-                out[self.message] = views.message("error", ev.text)
-            yield out
-
-    def generate_outputs(self) -> list[Any]:
-        return [self.message, self.live_audio, self.take_audio, self.take_info, self.take_download,
-                self.history_table, self.history_ids, self.recent, self.recent_ids]
-
-    def on_variants(self, data: dict, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
-        lang = data.get(self.lang) or "en"
-        labels = [x for x in VARIANT_CHOICES if x in (data.get(self.variant_pick) or [])]
-        try:
-            s = self.settings_from(data)
-        except Exception as e:
-            yield {self.variant_msg: views.message("error", t(lang, "error.option", detail=str(e)))}
-            return
-        # As in on_generate, every yield carries the latest value of every output.
-        slots: list[Any] = [gr.Audio(value=None, visible=False) for _ in self.variant_slots]
-        latest: dict[Any, Any] = {self.history_table: gr.skip(), self.history_ids: gr.skip(),
-                                  self.variant_msg: gr.skip()}
-
-        def with_slots(update: dict) -> dict:
-            latest.update(update)
-            return {**dict(zip(self.variant_slots, slots, strict=True)), **latest}
-
-        yield with_slots({self.variant_msg: views.message("info", t(lang, "progress.start"))})
-        done = 0
-        for ev in self.studio.variants(lang, data.get(self.voice), s, labels):
-            if isinstance(ev, Progress):
-                if ev.fraction is not None:
-                    progress(ev.fraction, desc=ev.text)
-                yield with_slots({self.variant_msg: views.message("info", ev.text)})
-            elif isinstance(ev, Finished):
-                slots[done] = gr.Audio(value=str(ev.path), label=f"{ev.label} · {ev.take.seconds:.2f} s",
-                                       visible=True)
-                done += 1
-                frame, ids = self._history_frame(lang)
-                yield with_slots({self.history_table: frame, self.history_ids: ids})
-            elif isinstance(ev, Failed):
-                yield with_slots({self.variant_msg: views.message("error", ev.text)})
-                return
-        yield with_slots({self.variant_msg: views.message("ok", t(lang, "variants.done", n=done))})
-
-    def on_history_select(self, lang: str, ids: list[str], evt: gr.SelectData) -> list[Any]:
-        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-        if not ids or row is None or row >= len(ids):
-            return [None, t(lang, "history.pick"), None, gr.skip(), gr.skip(), gr.skip()]
-        take = self.ctx.history.get(ids[row])
-        if take is None:
-            return [None, t(lang, "history.pick"), None, gr.skip(), gr.skip(), gr.skip()]
-        path = self.ctx.history.path_of(take)
-        info = t(lang, "history.details", time=take.created.replace("T", " "), kind=t(lang, f"kind.{take.kind}"),
-                 emotion=emotion_name(lang, take.variant) if take.variant
-                 else views.emotion_summary(lang, take.settings),
-                 seconds=take.seconds, seed=take.seed, text=take.text.replace("\n", " "), voice=take.voice_name,
-                 file=path)
-        info += "\n\n<details><summary>settings</summary>\n\n```json\n" + json.dumps(
-            take.settings, ensure_ascii=False, indent=1) + "\n```\n</details>"
-        return [str(path), info, take.id, gr.DownloadButton(value=str(path), visible=True),
-                gr.Button(interactive=True), gr.Button(interactive=True)]
-
-    def on_history_delete(self, lang: str, take_id: str | None) -> list[Any]:
-        if take_id:
-            self.ctx.history.delete(take_id)
-        frame, ids = self._history_frame(lang)
-        return [frame, ids, None, t(lang, "history.pick"), None, gr.DownloadButton(visible=False),
-                gr.Button(interactive=False), gr.Button(interactive=False),
-                views.message("ok", t(lang, "history.deleted"))]
-
-    def on_history_refresh(self, lang: str) -> list[Any]:
-        frame, ids = self._history_frame(lang)
-        return [frame, ids]
-
-    def reuse_outputs(self) -> list[Any]:
-        return [*self.form.values(), self.emo_analyzed_for, self.voice, self.history_msg, self.tabs, self.voice_note]
-
-    def on_history_reuse(self, lang: str, take_id: str | None) -> list[Any]:
-        n = len(self.form) + 2
-        found = self.studio.reuse(take_id) if take_id else None
-        if found is None:
-            return [gr.skip()] * n + [views.message("warn", t(lang, "history.pick")), gr.skip(), gr.skip()]
-        s, voice = found
-        ups = self.form_updates(s)
-        values = [ups[c] for c in self.form.values()] + [ups[self.emo_analyzed_for]]
-        msg = t(lang, "history.reused") if voice else t(lang, "history.voice_gone")
-        # The voice note describes the voice now in the box, as after an upload.
-        note = views.voice_note(lang, *self.studio.add_voice(str(voice), lang)[1:]) if voice else gr.skip()
-        return [*values, str(voice) if voice else gr.skip(),
-                views.message("ok" if voice else "warn", msg), gr.Tabs(selected="synth"), note]
-
-    def on_stop(self, lang: str) -> list[Any]:
-        msg = views.message("warn", t(lang, "stopped"))
-        return [msg, msg]
-
-    def on_unload(self, lang: str) -> list[Any]:
-        done = self.studio.unload()
-        msg = views.message("ok", t(lang, "unloaded" if done else "nothing_loaded"))
-        status = self.ctx.controller.status()
-        return [msg, self._status_html(lang, status), views.banner(lang, status)]
-
-    def on_load_model(self, lang: str) -> list[Any]:
-        try:
-            with self.ctx.controller.session():
-                pass
-            msg = ""
-        except Exception as e:
-            msg = views.message("error", engine_failure(lang, e))
-        status = self.ctx.controller.status()
-        return [msg, self._status_html(lang, status), views.banner(lang, status)]
-
-    def on_download(self, lang: str) -> list[Any]:
-        self.ctx.controller.start_download()
-        status = self.ctx.controller.status()
-        return [self._status_html(lang, status), views.banner(lang, status), gr.Timer(active=True)]
-
-    # -- API --------------------------------------------------------------------------
-    def api_synthesize(self, voice: str | None, emotion_audio: str | None, settings: dict | None
-                       ) -> Iterator[tuple[Any, Any]]:
-        """Render one take: ``settings`` holds TakeSettings fields (text, emotion_mode, duration_mode, ...).
-
-        A generator that yields "nothing new" while the engine works, so that a client's cancel
-        (which Gradio can only apply between two steps) ends the work as the page's Stop does.
-        """
-        fields = dict(settings) if isinstance(settings, dict) else ({} if settings is None else settings)
-        lang = fields.pop("lang", "en") if isinstance(fields, dict) else "en"
-        try:
-            s = settings_from_request(fields)
-        except InvalidOptionError as e:
-            raise _refusal(str(e)) from None
-        if emotion_audio:
-            s.emotion_audio = emotion_audio
-        for ev in self.studio.generate(lang, voice, s):
-            if isinstance(ev, Failed):
-                raise _refusal(ev.text)
-            if isinstance(ev, Finished):
-                yield str(ev.path), self._api_answer(ev)
-                return
-            yield gr.skip(), gr.skip()
-        raise gr.Error("The engine returned no audio.")
-
-    def _api_answer(self, ev: Finished) -> dict[str, Any]:
-        tk = ev.take
-        # Names inside the output folder, never absolute paths: the answer tells nothing about
-        # the machine beyond the take itself.
-        settings = dict(tk.settings)
-        if settings.get("emotion_audio"):
-            settings["emotion_audio"] = Path(settings["emotion_audio"]).name
-        return {"seconds": tk.seconds, "samples": round(tk.seconds * 22050), "requested_seconds": tk.requested_seconds,
-                "seed": tk.seed, "generation_seconds": tk.generation_seconds, "rtf": tk.rtf,
-                "emotion_vector": tk.emotion_vector, "is_test_model": tk.is_test_model, "settings": settings,
-                "file": ev.path.relative_to(self.ctx.dirs.output_dir).as_posix(), "id": tk.id,
-                "segments": ev.segments, "warnings": list(ev.warnings)}
-
-    def api_preview(self, text: str, segment_tokens: float | None) -> dict:
-        seg = segment_tokens
-        if seg is not None and not (isinstance(seg, (int, float)) and 1 <= seg <= 600 and seg == int(seg)):
-            raise _refusal(f"Segment size must be a whole number between 1 and 600 tokens, got {segment_tokens!r}.")
-        preview, invalid, error = self.studio.preview(text or "", int(segment_tokens or 120))
-        out: dict[str, Any] = {"invalid_pinyin": invalid, "error": error, "ready": preview is not None,
-                               "polyphones": [{"index": p.index, "char": p.char, "readings": list(p.readings)}
-                                              for p in text_tools.find_polyphones(text or "")]}
-        if preview is not None:
-            out.update(normalized=str(preview.normalized), pieces=[str(p) for p in preview.pieces],
-                       segments=[[str(p) for p in seg] for seg in preview.segments],
-                       unknown=[str(u) for u in (preview.unknown or [])], warnings=list(preview.warnings))
-        return out
-
-    def api_status(self) -> dict:
-        st = self.ctx.controller.status()
-        return {"state": st.state, "detail": st.detail, "device": st.device, "precision": st.precision,
-                "is_test_model": st.is_test_model, "memory": st.memory, "streaming": self.ctx.streaming}
-
-    def api_emotion(self, text: str) -> dict:
-        values, error = self.studio.analyze_emotion("en", text, "")
-        if values is None:
-            raise _refusal(error or "emotion analysis failed")
-        return dict(zip(EMOTIONS, values, strict=True))
-
     # -- wiring -----------------------------------------------------------------------
     def _wire(self) -> None:
         priv = {"api_visibility": "private"}
@@ -896,18 +531,6 @@ class StudioUI:
 
         self.jobs.wire()
 
-    def _label_if_vector(self, mode: str, label: str, intensity: float) -> list[Any]:
-        if mode != "vector":
-            return [gr.skip()] * len(EMOTIONS)
-        return label_vector(label, intensity)
-
-
-def _refusal(text: str) -> gr.Error:
-    """An API error with a sentence for the caller and one log line, not a traceback: the
-    request was wrong, not the app."""
-    log.warning("API request refused: %s", text)
-    return gr.Error(text, print_exception=False)
-
 
 def build_demo(ctx: AppContext) -> tuple[gr.Blocks, StudioUI]:
     ui = StudioUI(ctx)
@@ -920,4 +543,4 @@ def head_html(ui: StudioUI) -> str:
     return TIPS_JS.replace("__TIPS__", tips)
 
 
-__all__ = ["CSS", "StudioUI", "build_demo", "head_html", "wav_bytes"]
+__all__ = ["CSS", "StudioUI", "build_demo", "head_html"]

@@ -50,3 +50,19 @@ def tts(tiny_model_dir: Path, test_device: str):
     from indextts_core import IndexTTS2
 
     return IndexTTS2.from_pretrained(tiny_model_dir, device=test_device, download=False)
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path):
+    """The real app on the tiny model, one for the whole session (tests/app_server.py)."""
+    from tests.app_server import shared_app
+
+    return shared_app(request.config, tmp_path_factory, tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    """A Gradio client of :func:`server` (a module may define its own ``client``)."""
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False)

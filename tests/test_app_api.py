@@ -18,24 +18,11 @@ import pytest
 import soundfile as sf
 
 from indextts_core.options import EMOTIONS
-from tests.app_server import EMOTION_CLIP, FAST, SPEAKER, AppServer, shared_app
+from tests.app_server import EMOTION_CLIP, FAST, SPEAKER, AppServer
 
 pytestmark = pytest.mark.slow
 
 TEXT = "Hello there, a short line."
-
-
-@pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-           tiny_model_dir: Path) -> AppServer:
-    return shared_app(request.config, tmp_path_factory, tiny_model_dir)
-
-
-@pytest.fixture(scope="module")
-def client(server: AppServer):
-    from gradio_client import Client
-
-    return Client(server.url, verbose=False)
 
 
 def synthesize(client, settings: dict, *, voice: Path | None = SPEAKER, emotion_audio: Path | None = None):

@@ -466,3 +466,20 @@ def test_first_launch_downloads_with_progress_then_loads(tmp_path: Path, monkeyp
         assert controller.status().files.core_complete
     finally:
         hub.stop()
+
+
+def test_the_tab_row_holds_only_tabs(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any other child of gr.Tabs shifts the tabs' positions: the page then showed the History
+    button twice and lost the Model & settings tab after a click."""
+    import gradio as gr
+
+    from app import webui
+
+    for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE", "GRADIO_ANALYTICS_ENABLED"):
+        monkeypatch.setenv(name, "restored-after-this-test")
+    args = webui.parse_args(["--model-dir", str(tiny_model_dir), "--output-dir", str(tmp_path / "o"),
+                             "--cache-dir", str(tmp_path / "c")])
+    _, ui, _ = webui.create_app(args, factory=FakeEngineForTests.from_pretrained, start=False)
+    children = ui.tabs.children
+    assert [type(c).__name__ for c in children if not isinstance(c, gr.Tab)] == []
+    assert [c.id for c in children] == ["synth", "dub", "batch", "voices", "history", "status"]

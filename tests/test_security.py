@@ -12,24 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_server import EMOTION_CLIP, FAST, SPEAKER, AppServer, api_info, shared_app
+from tests.app_server import EMOTION_CLIP, FAST, SPEAKER, AppServer, api_info
 
 pytestmark = pytest.mark.slow
 
 FOREIGN = "http://attacker.example"
-
-
-@pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-           tiny_model_dir: Path) -> AppServer:
-    return shared_app(request.config, tmp_path_factory, tiny_model_dir)
-
-
-@pytest.fixture(scope="module")
-def client(server: AppServer):
-    from gradio_client import Client
-
-    return Client(server.url, verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -297,3 +284,16 @@ def test_preview_segment_size_out_of_range_is_refused(client, segment) -> None:
 
     with pytest.raises(AppError, match="between 1 and 600"):
         client.predict("Hello.", segment, api_name="/preview_text")
+
+
+def test_the_http_api_beside_the_page_keeps_its_own_rules(server: AppServer) -> None:
+    """``/v1`` is not the page's: it answers API clients without the page key, under the API's
+    own guard (another site's page is still refused)."""
+    status, answer, _ = request(server, "/v1/models")
+    assert status == 200 and b"indextts-2" in answer
+    speech = json.dumps({"model": "indextts-2", "voice": "nobody saved me", "input": "Hello."}).encode()
+    json_headers = {"Content-Type": "application/json"}
+    status, answer, _ = request(server, "/v1/audio/speech", body=speech, headers=json_headers)
+    assert status == 404 and b"nobody saved me" in answer, answer  # the API's answer, not the page guard's
+    status, _, _ = request(server, "/v1/audio/speech", body=speech, headers={**json_headers, "Origin": FOREIGN})
+    assert status == 403
