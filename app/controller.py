@@ -16,7 +16,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,7 +285,7 @@ class EngineController:
                     _free_cuda_cache()
                 raise
 
-    def turns(self, start: Callable[[Any], Iterable[Any]]) -> Iterator[Any]:
+    def turns(self, start: Callable[[Any], Iterable[Any]]) -> Generator[Any, None, None]:
         """Iterate ``start(engine)`` holding the engine for one item at a time (a segment), so
         that other waiting work gets it between two items; closing the iterator stops the work.
 
