@@ -186,19 +186,25 @@ def test_settings_of_the_wrong_type_are_clear_errors(client, server: AppServer, 
     assert "Traceback" not in server.log_tail(20_000)
 
 
-def test_cancelling_a_take_through_the_api_ends_its_work(client, server: AppServer) -> None:
+def submit_long(client, text: str, seed: int):
+    """Submit a many-segment take and return its job once it is a few segments in."""
     import time
 
     from gradio_client import handle_file
 
-    long_text = "A long take that is cancelled. " * 30
     job = client.submit(voice=handle_file(str(SPEAKER)), emotion_audio=None,
-                        settings={"text": long_text, "seed": 1, **FAST, "segment_tokens": 12},
+                        settings={"text": text, "seed": seed, **FAST, "segment_tokens": 12},
                         api_name="/synthesize")
     deadline = time.monotonic() + 60
     while job.status().code.name not in ("PROCESSING", "ITERATING") and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # inside the engine, a few segments in
+    return job
+
+
+def test_cancelling_a_take_through_the_api_ends_its_work(client, server: AppServer) -> None:
+    long_text = "A long take that is cancelled. " * 30
+    job = submit_long(client, long_text, 1)
     job.cancel()
     # Served between the long take's segments, or at once if the cancel already ended it.
     _, info = synthesize(client, {"text": "Short after the cancel."})
@@ -211,16 +217,8 @@ def test_cancelling_a_take_through_the_api_ends_its_work(client, server: AppServ
 def test_a_short_take_finishes_while_a_long_one_runs_then_the_long_one_is_cancelled(client, server: AppServer) -> None:
     import time
 
-    from gradio_client import handle_file
-
     long_text = "A long take shared with a short one. " * 60
-    job = client.submit(voice=handle_file(str(SPEAKER)), emotion_audio=None,
-                        settings={"text": long_text, "seed": 2, **FAST, "segment_tokens": 12},
-                        api_name="/synthesize")
-    deadline = time.monotonic() + 60
-    while job.status().code.name not in ("PROCESSING", "ITERATING") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)  # inside the engine, a few segments in
+    job = submit_long(client, long_text, 2)
     stops_before = server.log_tail(10**7).count("stopped: the rest of the work is dropped")
     _, info = synthesize(client, {"text": "Short while the long one runs."})
     assert info["file"].startswith("takes/")
