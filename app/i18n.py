@@ -218,7 +218,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "progress.saving": ("Saving…", "保存中……"),
     "progress.variant": ("Variant {n} of {total}: {name}…", "变体 {n}/{total}：{name}……"),
     # Progress inside a segment (the engine's SynthesisProgress) and the work estimate.
-    "progress.inside": ("Segment {n} of {total}: {stage}{left}", "第 {n}/{total} 段：{stage}{left}"),
+    "progress.inside": ("Generating segment {n} of {total}: {stage}{left}", "正在生成第 {n}/{total} 段：{stage}{left}"),
     "progress.stage.prepare": ("reading the voice and the emotion", "读取音色和情感"),
     "progress.stage.codes": ("{step} speech codes", "已生成 {step} 个语音码"),
     "progress.stage.mel": ("diffusion step {step} of {steps}", "扩散第 {step}/{steps} 步"),

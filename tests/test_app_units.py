@@ -348,7 +348,7 @@ def test_progress_inside_segments_and_the_work_estimate(ctx: AppContext) -> None
     with ctx.controller.session() as tts:
         tts.segment_seconds = 0.3  # long enough for heartbeats inside a segment
     events = run(studio.generate("en", str(SPEAKER), TakeSettings(text="one two three four", segment_tokens=2)))
-    inside = [e for e in events if isinstance(e, Progress) and e.text.startswith("Segment ") and ":" in e.text]
+    inside = [e for e in events if isinstance(e, Progress) and re.match(r"Generating segment \d of \d: ", e.text)]
     assert inside and "speech codes" in inside[0].text and inside[0].fraction is not None
     assert isinstance(events[-1], Finished)
     estimate = studio.estimate_seconds(studio.preview("one two three four five six seven eight", 120)[0])
@@ -358,8 +358,8 @@ def test_progress_inside_segments_and_the_work_estimate(ctx: AppContext) -> None
     from app.handlers import inside_segment
 
     p = SynthesisProgress("mel", 1, 3, 5, 25, 0.5, 10.0)
-    assert inside_segment("en", p).text == "Segment 2 of 3: diffusion step 5 of 25 · about 10 s left"
-    assert inside_segment("zh", p).text == "第 2/3 段：扩散第 5/25 步 · 约剩 10 秒"
+    assert inside_segment("en", p).text == "Generating segment 2 of 3: diffusion step 5 of 25 · about 10 s left"
+    assert inside_segment("zh", p).text == "正在生成第 2/3 段：扩散第 5/25 步 · 约剩 10 秒"
 
 
 def test_variants_share_one_seed(ctx: AppContext) -> None:
