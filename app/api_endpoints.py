@@ -18,7 +18,7 @@ from indextts_core.errors import InvalidOptionError
 from indextts_core.options import EMOTIONS
 
 from . import text_tools
-from .handlers import AppContext, Failed, Finished, Studio
+from .handlers import MAX_TAKE_CHARS, AppContext, Failed, Finished, Studio
 from .settings import settings_from_request
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class ApiEndpoints:
             raise _refusal(f"Segment size must be a whole number between 1 and 600 tokens, got {segment_tokens!r}.")
         preview, invalid, error = self.studio.preview(text or "", int(segment_tokens or 120))
         out: dict[str, Any] = {"invalid_pinyin": invalid, "error": error, "ready": preview is not None,
+                               "max_chars": MAX_TAKE_CHARS, "estimate_seconds": self.studio.estimate_seconds(preview),
                                "polyphones": [{"index": p.index, "char": p.char, "readings": list(p.readings)}
                                               for p in text_tools.find_polyphones(text or "")]}
         if preview is not None:

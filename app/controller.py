@@ -3,8 +3,11 @@
 :class:`EngineController` owns the :class:`indextts_core.IndexTTS2` instance: it loads it
 (in the background at start-up, so the page opens at once), unloads it on request, and turns
 failures into message keys for the UI (:func:`classify_error`). The engine itself is safe to
-share; the controller runs one piece of work at a time because every take of the app competes
-for the same device's memory. It uses only the engine's public API (README, "Python API").
+share; the controller runs one step of work at a time because every take of the app competes
+for the same device's memory, and hands the engine out in the order it was asked for: takes
+that hold it one segment at a time (:meth:`EngineController.turns`) advance in turn, so a
+short take never waits for a long one to end (:mod:`indextts_core.turns`). It uses only the
+engine's public API (README, "Python API").
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +29,7 @@ from indextts_core.errors import (
     TextError,
 )
 from indextts_core.text import TextFrontend
+from indextts_core.turns import FairLock, in_turns
 
 from . import models
 
@@ -103,6 +107,38 @@ class EngineStatus:
     files: models.ModelFiles | None = None
 
 
+class WorkEstimate:
+    """Seconds of engine work a text will take, from this engine's measured speed.
+
+    A simple model: work grows with the text tokens; the seconds per token are a running
+    average over the takes made since the engine loaded (they depend on the device, the model
+    and the settings, so nothing is guessed before the first take).
+    """
+
+    WEIGHT = 0.3  # of the newest take in the running average
+
+    def __init__(self) -> None:
+        self._per_token: float | None = None
+        self._lock = threading.Lock()
+
+    def record(self, tokens: int, seconds: float) -> None:
+        if tokens <= 0 or not seconds > 0:
+            return
+        rate = seconds / tokens
+        with self._lock:
+            self._per_token = rate if self._per_token is None else (
+                self.WEIGHT * rate + (1 - self.WEIGHT) * self._per_token)
+
+    def seconds(self, tokens: int) -> float | None:
+        """Estimated seconds for ``tokens`` text tokens; ``None`` before any take was measured."""
+        with self._lock:
+            return None if self._per_token is None else self._per_token * max(0, tokens)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._per_token = None
+
+
 class EngineController:
     """Loads, guards and frees the engine. All engine calls go through :meth:`session`."""
 
@@ -116,7 +152,8 @@ class EngineController:
         self._factory = factory
         self._text_frontend = text_frontend  # the page's front end, handed to the engine to share
         self._engine: IndexTTS2 | None = None
-        self._lock = threading.Lock()  # one piece of engine work at a time (see the module docstring)
+        self._lock = FairLock()  # one step of engine work at a time, in turn (see the module docstring)
+        self.estimate = WorkEstimate()
         self._state_lock = threading.Lock()
         self._state = LOADING
         self._detail = ""
@@ -250,6 +287,20 @@ class EngineController:
                     _free_cuda_cache()
                 raise
 
+    def turns(self, start: Callable[[Any], Iterable[Any]]) -> Generator[Any, None, None]:
+        """Iterate ``start(engine)`` holding the engine for one item at a time (a segment), so
+        that other waiting work gets it between two items; closing the iterator stops the work.
+
+        Between two items the engine is not loaded again: if it was unloaded meanwhile, the
+        next item raises :class:`EngineBusyError` instead of loading the models back.
+        """
+        return in_turns(self.session, start, resume=lambda: self.session(load=False))
+
+    @property
+    def waiting(self) -> int:
+        """How many pieces of work wait for the engine now."""
+        return self._lock.waiting
+
     @property
     def loaded(self) -> bool:
         return self._engine is not None
@@ -264,6 +315,7 @@ class EngineController:
                 engine.close()
             finally:
                 _free_cuda_cache()
+                self.estimate.reset()  # the next load may use another device or precision
                 self._set(UNLOADED)
         return True
 

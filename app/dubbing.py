@@ -199,8 +199,8 @@ class Dubbing:
         return text, p.counts[DONE] / max(p.total, 1)
 
     def stop(self, job_id: int) -> int:
-        """Stop after the take being made; the rest waits (cancelled) until Resume."""
-        self.runner.stop(job_id)
+        """Stop within the segment being made; the rest waits (cancelled) until Resume."""
+        self.runner.stop(job_id, cancel=True)
         return self.store.cancel(job_id)
 
     def resume(self, job_id: int) -> int:

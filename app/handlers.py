@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from indextts_core.errors import AudioError, InvalidOptionError, TextError
+from indextts_core.serve import MAX_TEXT_CHARS
 from indextts_core.voice_check import VoiceReport, check_voice
 
 from . import controller as ctl
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     from indextts_core.text import TextPreview
 
 log = logging.getLogger(__name__)
+
+# The longest text one take from the page or /synthesize may have: the HTTP API's limit of one
+# request (OpenAI's). Longer texts go to the Batch tab, a job, where each line is a take.
+MAX_TAKE_CHARS = MAX_TEXT_CHARS
 
 
 # -- events ---------------------------------------------------------------------------
@@ -100,13 +105,15 @@ HEARTBEAT_S = 0.25
 
 
 class EngineThread:
-    """Runs one piece of streaming engine work on its own worker thread, holding the engine.
+    """Runs one piece of streaming engine work on its own worker thread.
 
-    ``work(engine)`` is iterated on the worker, inside :meth:`EngineController.session`; items
-    reach the consumer through a queue. The point is Stop: a generator can only be closed
-    between two of its steps, and one engine step is a whole segment. Closing the consumer
-    (Stop, a closed tab) only raises a flag and returns at once: the worker finishes the item
-    being computed, drops the engine's stream and releases the engine.
+    ``work(engine)`` is iterated on the worker in :meth:`EngineController.turns`: the engine is
+    held for one item (a segment) at a time, and other takes waiting for it go in between.
+    Items reach the consumer through a queue. The point is Stop: a generator can only be
+    closed between two of its steps, and one engine step is a whole segment. Closing the
+    consumer (Stop, a closed tab, an API client's cancel) only raises a flag and returns at
+    once: the worker finishes the item being computed, closes the engine's stream and computes
+    nothing more, so the next take waits at most for that one segment.
     """
 
     def __init__(self, controller: ctl.EngineController, work: Callable[[IndexTTS2], Iterable[Any]]) -> None:
@@ -117,18 +124,19 @@ class EngineThread:
         self._thread.start()
 
     def _work(self, controller: ctl.EngineController, work: Callable[[IndexTTS2], Iterable[Any]]) -> None:
+        turns = controller.turns(work)
         try:
-            with controller.session() as engine:
-                for item in work(engine):
-                    self._queue.put(("item", item))
-                    if self._stop.is_set():
-                        break  # leaving drops the stream here, closing the engine's generator on this thread
-                else:
-                    self._queue.put(("done", None))
+            for item in turns:
+                self._queue.put(("item", item))
+                if self._stop.is_set():
+                    log.info("stopped: the rest of the work is dropped")
+                    self._queue.put(("stopped", None))
                     return
-            self._queue.put(("stopped", None))
+            self._queue.put(("done", None))
         except BaseException as e:
             self._queue.put(("error", e))
+        finally:
+            turns.close()  # closes the engine's stream on this thread
 
     def __iter__(self) -> Iterator[Any]:
         """The work's items; :data:`HEARTBEAT` every ``HEARTBEAT_S`` while waiting for one.
@@ -207,6 +215,12 @@ class Studio:
         return self.ctx.voices.path_of(voice)
 
     # -- text -------------------------------------------------------------------------
+    def estimate_seconds(self, preview: TextPreview | None) -> float | None:
+        """Seconds of engine work the previewed text will take, at the speed measured so far."""
+        if preview is None:
+            return None
+        return self.ctx.controller.estimate.seconds(len(preview.ids))
+
     def preview(self, text: str, segment_tokens: int) -> tuple[TextPreview | None, list[str], str | None]:
         """(TextPreview or None when the model folder has no text files yet, invalid pinyin, error sentence)."""
         text = text or ""
@@ -242,6 +256,8 @@ class Studio:
             return Failed(t(lang, "error.no_voice"))
         if not (s.text or "").strip():
             return Failed(t(lang, "error.no_text"))
+        if len(s.text) > MAX_TAKE_CHARS:
+            return Failed(t(lang, "error.too_long", n=len(s.text), limit=MAX_TAKE_CHARS))
         bad = self.ctx.text.invalid_pinyin(s.text)
         if bad:
             return Failed(t(lang, "error.invalid_pinyin", words=", ".join(bad)))
@@ -312,9 +328,14 @@ class Studio:
         started = time.perf_counter()
         speaker = str(self.ctx.voices.path_of(voice))
 
+        latest: list[Any] = [None]  # the engine's newest SynthesisProgress, written on its thread
+
+        def on_progress(p: Any) -> None:
+            latest[0] = p
+
         def work(tts: IndexTTS2) -> Iterator[tuple[str, Any]]:
             yield "total", len(tts.preview_text(s.text, segment_tokens=options.segment_tokens).segments) or 1
-            stream = tts.stream(s.text, speaker, options)
+            stream = tts.stream(s.text, speaker, options, progress=on_progress)
             for chunk in stream:
                 yield "chunk", chunk
             yield "result", stream.result
@@ -324,7 +345,7 @@ class Studio:
         try:
             for item in EngineThread(self.ctx.controller, work):
                 if item is HEARTBEAT:
-                    yield waiting
+                    yield waiting if latest[0] is None else inside_segment(lang, latest[0])
                     continue
                 kind, value = item
                 if kind == "total":
@@ -339,10 +360,17 @@ class Studio:
                         waiting = Progress(t(lang, "progress.segment", n=n + 1, total=total), n / total)
                         yield waiting
                 else:
+                    self._measure(value)
                     yield Progress(t(lang, "progress.saving"), 1.0)
                     yield self._save(lang, value, voice, s, started=started)
         except Exception as e:
             yield Failed(engine_failure(lang, e))
+
+    def _measure(self, result: Any) -> None:
+        """Feed the take's engine time (its stages, not the turns it waited) to the estimate."""
+        stages = {k: v for k, v in dict(result.timings).items() if k != "total"}
+        seconds = sum(stages.values()) if stages else float(result.timings.get("total", 0.0))
+        self.ctx.controller.estimate.record(sum(seg.num_tokens for seg in result.segments), seconds)
 
     def variants(self, lang: str, voice_path: str | None, s: TakeSettings, labels: list[str]
                  ) -> Iterator[Progress | Finished | Failed]:
@@ -361,18 +389,21 @@ class Studio:
         s = dataclasses.replace(s, seed=seed)
         speaker = str(self.ctx.voices.path_of(voice))
 
-        def work(tts: IndexTTS2) -> Iterator[tuple[int, str, TakeSettings, SynthesisResult, float]]:
+        def work(tts: IndexTTS2) -> Iterator[tuple[int, str, TakeSettings, SynthesisResult, float] | None]:
             for i, label in enumerate(labels):
                 sv = s.with_emotion_label(label)
                 started = time.perf_counter()
-                yield i, label, sv, tts.synthesize(sv.text, speaker, sv.options()), started
+                stream = tts.stream(sv.text, speaker, sv.options())
+                for _ in stream:
+                    yield None  # one turn per segment: Stop and other takes get in between
+                yield i, label, sv, stream.result, started
 
         waiting = Progress(t(lang, "progress.waiting"), 0.0)
         yield waiting
         try:
             started_label = 0
             for item in EngineThread(self.ctx.controller, work):
-                if item is HEARTBEAT:
+                if item is HEARTBEAT or item is None:
                     if started_label < len(labels):
                         name = emotion_name(lang, labels[started_label])
                         waiting = Progress(t(lang, "progress.variant", n=started_label + 1, total=len(labels),
@@ -399,6 +430,15 @@ class Studio:
     # -- status -----------------------------------------------------------------------
     def unload(self) -> bool:
         return self.ctx.controller.unload()
+
+
+def inside_segment(lang: str, p: Any) -> Progress:
+    """The progress line and bar for the engine's :class:`~indextts_core.progress.SynthesisProgress`."""
+    stage = t(lang, f"progress.stage.{p.stage}", step=p.step, steps=p.steps)
+    left = p.seconds_left
+    text = t(lang, "progress.inside", n=p.segment + 1, total=p.segments, stage=stage,
+             left="" if left is None else t(lang, "progress.left", seconds=max(1, round(left))))
+    return Progress(text, p.fraction)
 
 
 def random_seed() -> int:

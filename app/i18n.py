@@ -221,6 +221,21 @@ STRINGS: dict[str, tuple[str, str]] = {
     "progress.segment_done": ("Segment {n} of {total} done.", "第 {n}/{total} 段完成。"),
     "progress.saving": ("Saving…", "保存中……"),
     "progress.variant": ("Variant {n} of {total}: {name}…", "变体 {n}/{total}：{name}……"),
+    # Progress inside a segment (the engine's SynthesisProgress) and the work estimate.
+    "progress.inside": ("Generating segment {n} of {total}: {stage}{left}", "正在生成第 {n}/{total} 段：{stage}{left}"),
+    "progress.stage.prepare": ("reading the voice and the emotion", "读取音色和情感"),
+    "progress.stage.codes": ("{step} speech codes", "已生成 {step} 个语音码"),
+    "progress.stage.mel": ("diffusion step {step} of {steps}", "扩散第 {step}/{steps} 步"),
+    "progress.stage.vocoder": ("turning it into sound", "合成波形"),
+    "progress.stage.done": ("finishing", "收尾"),
+    "progress.left": (" · about {seconds} s left", " · 约剩 {seconds} 秒"),
+    "preview.estimate": ("About {seconds} s of work at the speed this engine has shown so far.",
+                         "按本机目前的实测速度，约需 {seconds} 秒。"),
+    "preview.estimate_later": ("How long it takes is estimated after the first take.",
+                               "第一次生成后即可估计所需时间。"),
+    "error.too_long": ("The text has {n} characters; one take takes at most {limit}. Split it, or use the Batch "
+                       "tab (one take per line).",
+                       "文本有 {n} 个字符，一次最多 {limit} 个。请拆分文本，或使用“批量生成”页（每行一条）。"),
     "done": ("Done in {time:.1f} s.", "完成，用时 {time:.1f} 秒。"),
     "take.info": (
         "**Length:** {seconds:.2f} s{requested} · **Generated in:** {gen:.1f} s · **Real-time factor:** {rtf:.2f} · "

@@ -27,7 +27,12 @@ from .settings import DEFAULT_VARIANTS, VARIANT_CHOICES, TakeSettings
 CACHE_CLEANUP = (3600, 24 * 3600)  # (every, older than) in seconds
 
 MAX_VARIANTS = len(VARIANT_CHOICES)
-ENGINE = "engine"  # concurrency group of everything that runs the engine
+ENGINE = "engine"  # concurrency group of the other actions that use the engine (one at a time)
+# Takes (Generate, variants, /synthesize) are let in together, up to TAKES_AT_ONCE: the engine
+# itself serves them one segment each in turn (app.controller), so a short take is not queued
+# behind a long one. Past that number a take waits in Gradio's queue.
+TAKES = "takes"
+TAKES_AT_ONCE = 8
 
 CSS = """
 .itts-msg { padding: 8px 12px; border-radius: 6px; margin: 4px 0; font-size: 0.95em; }
@@ -515,13 +520,12 @@ class StudioUI(PageHandlers, ApiEndpoints):
         self.dur_mode.change(self.on_dur_mode, [self.dur_mode], [self.speed, self.seconds, self.tokens], **priv)
         self.dice.click(random_seed, None, [self.seed], **priv)
 
+        takes = {"concurrency_id": TAKES, "concurrency_limit": TAKES_AT_ONCE}
         gen = self.generate_btn.click(self.on_generate, self.form_inputs(), self.generate_outputs(),
-                                      concurrency_id=ENGINE, concurrency_limit=1, show_progress_on=[self.message],
-                                      **priv)
+                                      show_progress_on=[self.message], **takes, **priv)
         var = self.variant_btn.click(self.on_variants, self.form_inputs() | {self.variant_pick},
                                      [self.variant_msg, *self.variant_slots, self.history_table, self.history_ids],
-                                     concurrency_id=ENGINE, concurrency_limit=1, show_progress_on=[self.variant_msg],
-                                     **priv)
+                                     show_progress_on=[self.variant_msg], **takes, **priv)
         self.stop_btn.click(self.on_stop, [lang], [self.message, self.variant_msg], cancels=[gen, var], **priv)
 
         self.history_table.select(self.on_history_select, [lang, self.history_ids],
@@ -543,8 +547,7 @@ class StudioUI(PageHandlers, ApiEndpoints):
         self.download_btn.click(self.on_download, [lang], [self.status_html, self.banner, self.timer], **priv)
 
         self.api_btn.click(self.api_synthesize, [self.api_voice, self.api_emotion_audio, self.api_settings],
-                           [self.api_out_audio, self.api_out_info], api_name="synthesize", concurrency_id=ENGINE,
-                           concurrency_limit=1)
+                           [self.api_out_audio, self.api_out_info], api_name="synthesize", **takes)
         self.api_preview_btn.click(self.api_preview, [self.api_text, self.api_seg], [self.api_json],
                                    api_name="preview_text")
         self.api_emo_btn.click(self.api_emotion, [self.api_text], [self.api_json], api_name="analyze_emotion",

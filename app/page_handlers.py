@@ -24,7 +24,7 @@ from indextts_core.options import EMOTIONS
 
 from . import controller as ctl
 from . import text_tools, views
-from .handlers import AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure
+from .handlers import MAX_TAKE_CHARS, AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure
 from .i18n import detect_language, emotion_name, t
 from .settings import VARIANT_CHOICES, label_vector
 
@@ -136,7 +136,8 @@ class PageHandlers:
 
     def on_text(self, lang: str, text: str, seg: int) -> list[Any]:
         preview, invalid, error = self.studio.preview(text or "", seg)
-        html = views.text_preview(lang, preview, invalid, ready=preview is not None, error=error, text=text or "")
+        html = views.text_preview(lang, preview, invalid, ready=preview is not None, error=error, text=text or "",
+                                  estimate=self.studio.estimate_seconds(preview), max_chars=MAX_TAKE_CHARS)
         try:
             polys = text_tools.find_polyphones(text or "")
         except Exception as e:  # the helper must never break typing

@@ -61,13 +61,17 @@ def voice_note(lang: str, report: VoiceReport | None, error: str | None = None) 
 
 
 def text_preview(lang: str, preview: TextPreview | None, invalid: list[str], *, ready: bool, error: str | None = None,
-                 text: str = "") -> str:
-    """The preview panel: how the text will be read, in segments, and what the model lacks."""
+                 text: str = "", estimate: float | None = None, max_chars: int | None = None) -> str:
+    """``preview`` is the engine's TextPreview (normalized, pieces, segments, unknown);
+    ``estimate``: seconds of work it will take (None: not measured yet); ``max_chars``: the
+    longest text one take may have."""
     parts = [f'<div class="itts-preview"><div class="itts-preview-title">{html.escape(t(lang, "preview.title"))}'
              "</div>"]
     if invalid:
         parts.append(f'<div class="itts-msg itts-error" id="pinyin-error">'
                      f'{html.escape(t(lang, "preview.invalid_pinyin", words=", ".join(invalid)))}</div>')
+    if max_chars is not None and len(text) > max_chars:
+        parts.append(message("error", t(lang, "error.too_long", n=len(text), limit=max_chars)))
     if error and not invalid:  # invalid pinyin is said once, by the line above
         parts.append(message("error", engine_text(lang, error)))
     elif not text.strip():
@@ -82,6 +86,9 @@ def text_preview(lang: str, preview: TextPreview | None, invalid: list[str], *, 
                      f'<span class="itts-norm">{html.escape(preview.normalized)}</span></div>')
         stats = t(lang, "preview.stats", tokens=n_tokens, segments=len(segments))
         parts.append(f'<div class="itts-stats">{html.escape(stats)}</div>')
+        work = (t(lang, "preview.estimate", seconds=max(1, round(estimate))) if estimate is not None
+                else t(lang, "preview.estimate_later"))
+        parts.append(f'<div class="itts-stats" id="work-estimate">{html.escape(work)}</div>')
         for i, seg in enumerate(segments, 1):
             pieces = html.escape(" ".join(str(p) for p in seg))
             name = html.escape(t(lang, "preview.segment", n=i))

@@ -21,6 +21,7 @@ from .options import (
     SynthesisResult,
 )
 from .pipeline import IndexTTS2, Synthesis
+from .progress import SynthesisProgress
 from .trace import GoldenRecorder, NullRecorder, Recorder
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "SegmentInfo",
     "Synthesis",
     "SynthesisOptions",
+    "SynthesisProgress",
     "SynthesisResult",
     "TextError",
     "__version__",

@@ -308,10 +308,13 @@ def check_length_limits(model: UnifiedVoice, max_codes_wanted: int) -> None:
 
 def generate_from_prefix(model: UnifiedVoice, prefix: Tensor, params: Sampling, *, pad: int = 0,
                          generator: torch.Generator | None = None, min_new_tokens: int = 0,
-                         max_new_tokens: int | None = None) -> GenerationResult:
+                         max_new_tokens: int | None = None,
+                         on_code: Callable[[int, int], None] | None = None) -> GenerationResult:
     """Generate codes after ``prefix (1, P, D)`` (``UnifiedVoice.prefix_embeddings``).
 
     ``pad``: leading prefix rows that are padding (``UnifiedVoice.prefix_padding``).
+    ``on_code(n, cap)``: called after each decoding step with the codes chosen so far (a progress
+    report; it sees no tensor and cannot change the result).
     """
     cap = params.max_mel_tokens if max_new_tokens is None else min(params.max_mel_tokens, max_new_tokens)
     if max_new_tokens is not None and max_new_tokens < 1:
@@ -345,7 +348,10 @@ def generate_from_prefix(model: UnifiedVoice, prefix: Tensor, params: Sampling, 
 
         def step(tokens: Tensor, n: int) -> Tensor:
             # the code chosen at step n is fed at cache position P+1+n and mel position n+2
-            return decode_one_token(model, tokens, length + 1 + n, cache, n + 2, key_valid)
+            logits = decode_one_token(model, tokens, length + 1 + n, cache, n + 2, key_valid)
+            if on_code is not None:
+                on_code(n + 1, cap)
+            return logits
 
         common = dict(seen=seen, stop_token=cfg.stop_mel_token, start_token=cfg.start_mel_token,
                       max_new=cap, min_new_tokens=min_new_tokens, generator=generator)
@@ -368,12 +374,14 @@ def generate_from_prefix(model: UnifiedVoice, prefix: Tensor, params: Sampling, 
 
 def generate(model: UnifiedVoice, conds: Tensor, text_ids: Tensor, params: Sampling, *,
              generator: torch.Generator | None = None, min_new_tokens: int = 0,
-             max_new_tokens: int | None = None) -> GenerationResult:
+             max_new_tokens: int | None = None,
+             on_code: Callable[[int, int], None] | None = None) -> GenerationResult:
     """Codes for one text segment.
 
-    ``conds (1, 34, D)`` from ``UnifiedVoice.conditioning``, ``text_ids (1, L)``.
+    ``conds (1, 34, D)`` from ``UnifiedVoice.conditioning``, ``text_ids (1, L)``; ``on_code`` as
+    in :func:`generate_from_prefix`.
     """
     prefix = model.prefix_embeddings(conds, text_ids)
     return generate_from_prefix(model, prefix, params, pad=model.prefix_padding(text_ids),
                                 generator=generator, min_new_tokens=min_new_tokens,
-                                max_new_tokens=max_new_tokens)
+                                max_new_tokens=max_new_tokens, on_code=on_code)

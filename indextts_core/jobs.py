@@ -4,8 +4,8 @@ A job is stored in one SQLite file in the output folder (standard library ``sqli
 app, the CLI and the Python API share it and a crash or Stop loses nothing: an item is marked
 ``done`` only after its WAV is fully on disk, and a finished item is never run again unless the
 user asks to regenerate it. Workers only see :class:`JobStore` and the engine's public
-``synthesize``; :class:`LocalWorker` runs items one by one in the caller's thread, and other
-workers (a cluster, later) implement the same :class:`Worker` protocol.
+``stream``; :class:`LocalWorker` runs items one by one in the caller's thread, and other
+workers (a cluster) implement the same :class:`Worker` protocol.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 from .errors import IndexTTSError, InvalidOptionError
 from .options import SynthesisOptions
+from .pipeline import Synthesis
+from .turns import in_turns
 
 log = logging.getLogger(__name__)
 
@@ -327,10 +329,12 @@ class Worker(Protocol):
 
 
 class LocalWorker:
-    """Runs items one after another through an engine's public ``synthesize``.
+    """Runs items one after another through an engine's public ``stream``.
 
-    An engine error fails that item (with its message) and the job carries on; any other
-    exception is a bug, so the item is handed back and the exception propagates.
+    ``stop`` is looked at between two segments: a stopped item is handed back unfinished (it
+    runs again from the start on resume), so Stop ends the work within one segment. An engine
+    error fails that item (with its message) and the job carries on; any other exception is a
+    bug, so the item is handed back and the exception propagates.
     """
 
     def __init__(self, engine: Any) -> None:
@@ -346,7 +350,10 @@ class LocalWorker:
                 break
             t0 = time.perf_counter()
             try:
-                result = self.engine.synthesize(item.request.text, item.request.voice, item.request.options)
+                result = self._make(item, stop)
+                if result is None:
+                    store.release(item)
+                    break
                 out = result.save_wav(folder / f"{item.name}.wav")
             except IndexTTSError as e:
                 log.warning("job %d item %d failed: %s", job_id, item.index, e)
@@ -362,18 +369,45 @@ class LocalWorker:
                 on_progress(store.progress(job_id), store.item(job_id, item.index))
         return store.progress(job_id)
 
+    def _make(self, item: Item, stop: threading.Event | None) -> Any:
+        """The item's take, or ``None`` when ``stop`` was set before its last segment."""
+        run = self.engine.stream(item.request.text, item.request.voice, item.request.options)
+        try:
+            for segment in run:
+                if stop is not None and stop.is_set() and not segment.is_last:
+                    return None
+        finally:
+            close = getattr(run, "close", None)
+            if close is not None:
+                close()
+        return run.result
+
 
 class SessionEngine:
     """An engine source (anything with ``session()``, such as the app's controller or the
-    server's engine) as a worker's engine: each take holds the engine only while it is made,
-    so other work (a take from the page, a speech request) can go between two items."""
+    server's engine) as a worker's engine: a take holds the engine one segment at a time
+    (:func:`~indextts_core.turns.in_turns`), so other work (a take from the page, a speech
+    request) goes between two segments instead of waiting for the item to end."""
 
     def __init__(self, source: Any) -> None:
         self.source = source
 
-    def synthesize(self, text: str, voice: str, options: SynthesisOptions | None = None) -> Any:
-        with self.source.session() as engine:
-            return engine.synthesize(text, voice, options)
+    def stream(self, text: str, voice: str, options: SynthesisOptions | None = None, **kwargs: Any) -> Synthesis:
+        """The engine's ``stream``, one segment per session; ``kwargs``: its other arguments (progress)."""
+        runs: list[Any] = []
+
+        def start(engine: Any) -> Any:
+            runs.append(engine.stream(text, voice, options, **kwargs))
+            return runs[0]
+
+        def relay() -> Generator[Any, None, Any]:
+            yield from in_turns(self.source.session, start)
+            return runs[0].result
+
+        return Synthesis(relay())
+
+    def synthesize(self, text: str, voice: str, options: SynthesisOptions | None = None, **kwargs: Any) -> Any:
+        return self.stream(text, voice, options, **kwargs).run()
 
 
 class JobRunner:
@@ -395,6 +429,7 @@ class JobRunner:
         self._queue: list[int] = []
         self._current: int | None = None
         self._stop = threading.Event()
+        self._cancel: set[int] = set()  # stopped jobs whose unfinished items are to be cancelled
         self._closed = False
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
@@ -408,6 +443,7 @@ class JobRunner:
             self.errors.pop(job_id, None)
             # A job being stopped ends its run after the current take: work handed to it now
             # (Resume, a regenerated item) needs a run of its own, or it would wait forever.
+            self._cancel.discard(job_id)
             stopping = job_id == self._current and self._stop.is_set()
             if (job_id != self._current or stopping) and job_id not in self._queue:
                 self._queue.append(job_id)
@@ -423,13 +459,19 @@ class JobRunner:
             self.submit(job_id)
         return waiting
 
-    def stop(self, job_id: int) -> None:
-        """Stop ``job_id`` after the take being made; its other items stay where they are."""
+    def stop(self, job_id: int, *, cancel: bool = False) -> None:
+        """Stop ``job_id`` after the segment being made; the item it belonged to is handed back.
+
+        ``cancel``: that item is then cancelled with the job's other unfinished ones (Resume
+        puts them back), so the job is not taken up again by itself at the next start.
+        """
         with self._lock:
             if job_id in self._queue:
                 self._queue.remove(job_id)
             if self._current == job_id:
                 self._stop.set()
+                if cancel:
+                    self._cancel.add(job_id)
 
     def is_active(self, job_id: int) -> bool:
         with self._lock:
@@ -469,3 +511,7 @@ class JobRunner:
             finally:
                 with self._lock:
                     self._current = None
+                    cancel = job_id in self._cancel
+                    self._cancel.discard(job_id)
+                if cancel:
+                    self.store.cancel(job_id)

@@ -61,6 +61,7 @@ from .options import (
     SynthesisOptions,
     SynthesisResult,
 )
+from .progress import ProgressCallback, ProgressTracker
 from .seeds import emotion_seed, gpt_seed, noise_seed
 from .text import TextFrontend, TextPreview
 from .tiny import is_test_model
@@ -111,6 +112,7 @@ class _Take:
     max_codes: int  # the sampling cap, bounded by the model's position table
     timer: StageTimer
     recorder: Recorder
+    progress: ProgressTracker | None
 
 
 class Synthesis(Iterator[SegmentAudio]):
@@ -135,6 +137,10 @@ class Synthesis(Iterator[SegmentAudio]):
             pass
         assert self.result is not None
         return self.result
+
+    def close(self) -> None:
+        """Abandon the take (after the segment being made, if one is): nothing more is computed."""
+        self._run.close()
 
 
 def _source_key(source: AudioSource) -> str:
@@ -240,16 +246,18 @@ class IndexTTS2:
             self._emotion_model.unload()
 
     def synthesize(self, text: str, voice: AudioSource, options: SynthesisOptions | None = None, *,
-                   recorder: Recorder | None = None) -> SynthesisResult:
+                   recorder: Recorder | None = None, progress: ProgressCallback | None = None) -> SynthesisResult:
         """Speak ``text`` in the voice of the clip ``voice`` (a path or ``(rate, samples)``).
 
         ``options`` (default :class:`SynthesisOptions()`): emotion, length, sampling, seed and the
-        rest; ``recorder`` receives the stage tensors (see :mod:`indextts_core.trace`).
+        rest; ``recorder`` receives the stage tensors (see :mod:`indextts_core.trace`);
+        ``progress`` is called with a :class:`~indextts_core.progress.SynthesisProgress` after
+        every code, every diffusion step and every stage (see :mod:`indextts_core.progress`).
         """
-        return self.stream(text, voice, options, recorder=recorder).run()
+        return self.stream(text, voice, options, recorder=recorder, progress=progress).run()
 
     def stream(self, text: str, voice: AudioSource, options: SynthesisOptions | None = None, *,
-               recorder: Recorder | None = None) -> Synthesis:
+               recorder: Recorder | None = None, progress: ProgressCallback | None = None) -> Synthesis:
         """Like :meth:`synthesize`, yielding each segment's audio as soon as it exists.
 
         Nothing runs until the first ``next``; the returned :class:`Synthesis` holds the whole
@@ -263,10 +271,12 @@ class IndexTTS2:
             raise InvalidOptionError(f"text must be a string, got {type(text).__name__}")
         if not isinstance(options, SynthesisOptions):
             raise InvalidOptionError(f"options must be a SynthesisOptions, got {type(options).__name__}")
+        if progress is not None and not callable(progress):
+            raise InvalidOptionError(f"progress must be a function, got {type(progress).__name__}")
         self._check_segment_tokens(options.segment_tokens)
         if options.seed is None:
             options = options.replace(seed=secrets.randbelow(2**31))
-        return Synthesis(self._run(text, voice, options, recorder or NullRecorder()))
+        return Synthesis(self._run(text, voice, options, recorder or NullRecorder(), progress))
 
     def memory_info(self) -> dict:
         info: dict = {"device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
@@ -294,8 +304,8 @@ class IndexTTS2:
 
     # -- the pipeline --------------------------------------------------------------------------
 
-    def _run(self, text: str, speaker: AudioSource, options: SynthesisOptions,
-             recorder: Recorder) -> Generator[SegmentAudio, None, SynthesisResult]:
+    def _run(self, text: str, speaker: AudioSource, options: SynthesisOptions, recorder: Recorder,
+             progress: ProgressCallback | None) -> Generator[SegmentAudio, None, SynthesisResult]:
         sampling, seed = options.sampling, options.seed
         assert seed is not None
         duration = None if options.duration.mode == "free" else options.duration
@@ -312,19 +322,27 @@ class IndexTTS2:
         if limit < sampling.max_mel_tokens:
             log.info("max mel tokens lowered from %d to the model's %d", sampling.max_mel_tokens, limit)
         targets = plan(duration, [len(s) for s in preview.segment_ids], gap_ms=options.gap_ms, max_codes=limit)
+        tracker = None
+        if progress is not None:
+            tracker = ProgressTracker(progress, [len(s) for s in preview.segment_ids], timer.seconds, start)
+            tracker.prepare()
 
         with timer("voice"):
             voice = self._voice(models, speaker, recorder)
         with timer("emotion"):
             emo = self._emotion(models, options.emotion, text, speaker, voice, seed, recorder)
-        take = _Take(models, voice, emo, options, targets, limit, timer, recorder)
+        take = _Take(models, voice, emo, options, targets, limit, timer, recorder, tracker)
 
         gap = np.zeros(targets.gap_samples, dtype=np.float32)
         pieces: list[np.ndarray] = []
         infos: list[SegmentInfo] = []
         codes: list[int] = []
         for i, ids in enumerate(preview.segment_ids):
+            if tracker is not None:
+                tracker.begin_segment(i, targets.segments[i].min_codes)
             stages = self._segment(take, i, ids, codes)
+            if tracker is not None:
+                tracker.end_segment()
             recorder.segment(stages)
             codes.append(int(stages.codes.shape[1]))
             wav = stages.wav
@@ -350,6 +368,8 @@ class IndexTTS2:
                                  emotion_vector=emo.weights, is_test_model=self.is_test_model,
                                  warnings=warnings)
         recorder.end(result)
+        if tracker is not None:
+            tracker.done()
         log.info("synthesised %.2f s in %.2f s (RTF %.3f)", result.seconds, timer.seconds["total"], result.rtf)
         return result
 
@@ -365,7 +385,7 @@ class IndexTTS2:
 
     def _segment(self, take: _Take, i: int, ids: list[int], codes_before: list[int]) -> SegmentStages:
         """Segment ``i`` (text token ``ids``) to a waveform; ``codes_before``: earlier segments' code counts."""
-        m, dev, timer, options = take.models, self.device, take.timer, take.options
+        m, dev, timer, options, tracker = take.models, self.device, take.timer, take.options, take.progress
         assert options.seed is not None
         target = take.plan.segments[i]
         text_ids = torch.tensor([ids], dtype=torch.int32, device=dev)
@@ -376,8 +396,11 @@ class IndexTTS2:
                 # At least one code: the reference has no path for an empty segment.
                 out = generate(m.gpt, conds, text_ids, options.sampling, generator=generator,
                                min_new_tokens=max(1, target.min_codes or 0),
-                               max_new_tokens=min(take.max_codes, target.max_codes or take.max_codes))
+                               max_new_tokens=min(take.max_codes, target.max_codes or take.max_codes),
+                               on_code=tracker.code if tracker is not None else None)
             codes = out.codes.to(dev)
+            if tracker is not None:
+                tracker.codes_done(int(codes.shape[1]))
             with timer("gpt_latent"):
                 latent = m.gpt.latent(conds, text_ids, codes).float()
             with timer("s2mel"):
@@ -389,7 +412,10 @@ class IndexTTS2:
                 noise = torch.randn((1, 80, total), generator=cpu)
                 mel = m.s2mel.generate_mel(take.voice.prompt_condition, cond, take.voice.ref_mel, take.voice.style,
                                            noise.to(dev), steps=options.diffusion_steps,
-                                           cfg_rate=float(options.cfg_rate), on_step=take.recorder.diffusion_hook(i))
+                                           cfg_rate=float(options.cfg_rate), on_step=take.recorder.diffusion_hook(i),
+                                           on_progress=tracker.mel_step if tracker is not None else None)
+            if tracker is not None:
+                tracker.vocoder()
             with timer("vocoder"):
                 wav = m.vocoder(mel)[0, 0].float().cpu().numpy()
         return SegmentStages(index=i, text_ids=text_ids, conditioning=conds, codes_raw=out.codes_raw, codes=codes,

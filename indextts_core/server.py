@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
+import anyio
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -52,6 +53,7 @@ from .files import zip_files
 from .hosts import allowed_hosts, hostname, is_local_host, same_origin
 from .options import SAMPLE_RATE
 from .serve import API_KEY_ENV, MAX_TEXT_CHARS
+from .turns import FairLock, in_turns
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,12 @@ class EngineSource(Protocol):
 
 
 class LoadedEngine:
-    """An engine this process loaded itself, used by one request or job item at a time."""
+    """An engine this process loaded itself, used for one step of work at a time (a segment,
+    see :mod:`indextts_core.turns`), in the order the steps asked for it."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
-        self._lock = threading.Lock()
+        self._lock = FairLock()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Any]:
@@ -316,12 +319,11 @@ async def _send_error(send: Any, err: ApiError) -> None:
 # -- streaming ------------------------------------------------------------------------------------
 
 class _StreamWork:
-    """One streamed take on a thread of its own.
+    """One take on a thread of its own, holding the engine one segment at a time.
 
-    The engine's lock belongs to the thread that takes it, while the server resumes a
-    response on whichever thread is free; so the take runs here and segments reach the
-    response through a queue. Closing (the client went away) lets the segment being made
-    finish, then releases the engine.
+    The server resumes a response on whichever thread is free, so the take runs here and
+    segments reach the response through a queue. Closing (the client went away) lets the
+    segment being made finish and computes nothing more.
     """
 
     def __init__(self, ctx: ApiContext, text: str, voice: str, options: Any) -> None:
@@ -333,13 +335,22 @@ class _StreamWork:
 
     def _work(self, ctx: ApiContext, text: str, voice: str, options: Any) -> None:
         try:
-            with ctx.engine_slot(), ctx.engine.session() as engine:
-                run = engine.stream(text, voice, options)
-                for segment in run:
-                    self._queue.put(("segment", segment))
-                    if self._stop.is_set():
-                        return
-                self._queue.put(("done", run.result))
+            runs: list[Any] = []
+
+            def start(engine: Any) -> Any:
+                runs.append(engine.stream(text, voice, options))
+                return runs[0]
+
+            with ctx.engine_slot():
+                turns = in_turns(ctx.engine.session, start)
+                try:
+                    for segment in turns:
+                        self._queue.put(("segment", segment))
+                        if self._stop.is_set():
+                            return
+                finally:
+                    turns.close()
+                self._queue.put(("done", runs[0].result))
         except BaseException as e:  # handed to the response, which answers or logs it
             self._queue.put(("error", e))
 
@@ -363,6 +374,26 @@ class _TakeResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._work.close()
+
+
+async def _whole_take(work: _StreamWork, request: Request) -> Any:
+    """The finished take of ``work``, or ``None`` when the client hung up first.
+
+    An answer sent whole says nothing before the end, so the disconnect is the only sign that
+    nobody waits for it: looked at after every segment, it stops the take within one.
+    """
+    try:
+        while True:
+            kind, value = await anyio.to_thread.run_sync(work.next)
+            if kind == "done":
+                return value
+            if kind == "error":
+                raise value
+            if await request.is_disconnected():
+                log.info("the client went away; its take stops")
+                return None
+    finally:
+        work.close()
 
 
 def _usage(result: Any) -> dict[str, int]:
@@ -463,7 +494,25 @@ def create_api(ctx: ApiContext) -> Any:
               response_class=Response,
               responses={200: {"content": {t: {} for t in ("audio/mpeg", "audio/wav", "audio/flac", "audio/ogg",
                                                            "audio/pcm", "text/event-stream")}}})
-    def speech(req: SpeechRequest) -> Response:
+    async def speech(req: SpeechRequest, request: Request) -> Response:
+        text, fmt, clip, options, headers = await anyio.to_thread.run_sync(prepare_speech, req)
+        work = _StreamWork(ctx, text, clip, options)
+        if not fmt.streamed:
+            result = await _whole_take(work, request)
+            if result is None:
+                return Response(status_code=499)  # nginx's "client closed request": nobody reads it
+            headers["X-Audio-Seconds"] = f"{result.seconds:.3f}"
+            body = await anyio.to_thread.run_sync(encode_take, result.audio, fmt)
+            return Response(body, media_type=fmt.media_type, headers=headers)
+        first = await anyio.to_thread.run_sync(work.next)
+        if first[0] == "error":  # nothing was sent yet: answer with the right status
+            work.close()
+            raise first[1]
+        sse = req.stream_format == "sse"
+        return _TakeResponse(_stream_bytes(first, work, fmt, ctx, sse), work, headers=headers,
+                             media_type="text/event-stream" if sse else fmt.media_type)
+
+    def prepare_speech(req: SpeechRequest) -> tuple[str, OutputFormat, str, Any, dict[str, str]]:
         text = req.input
         if not text.strip():
             raise ApiError(400, "input is empty: give the text to speak", "empty_input", "input")
@@ -477,19 +526,7 @@ def create_api(ctx: ApiContext) -> Any:
         headers = {"X-Seed": str(options.seed), "X-Sample-Rate": str(fmt.sample_rate)}
         if ctx.is_test_model:
             headers["X-Test-Model"] = "true"
-        if not fmt.streamed:
-            with ctx.engine_slot(), ctx.engine.session() as engine:
-                result = engine.synthesize(text, str(saved.clip), options)
-            headers["X-Audio-Seconds"] = f"{result.seconds:.3f}"
-            return Response(encode_take(result.audio, fmt), media_type=fmt.media_type, headers=headers)
-        work = _StreamWork(ctx, text, str(saved.clip), options)
-        first = work.next()
-        if first[0] == "error":  # nothing was sent yet: answer with the right status
-            work.close()
-            raise first[1]
-        sse = req.stream_format == "sse"
-        return _TakeResponse(_stream_bytes(first, work, fmt, ctx, sse), work, headers=headers,
-                             media_type="text/event-stream" if sse else fmt.media_type)
+        return text, fmt, str(saved.clip), options, headers
 
     # -- saved voices ---------------------------------------------------------------------------
     def voice_json(v: Any) -> dict[str, Any]:
@@ -562,9 +599,13 @@ def _job_routes(api: Any, ctx: ApiContext) -> None:
         ctx.job(job_id)
         return describe(job_id)
 
-    @api.post("/jobs/{job_id}/cancel", summary="Cancel the items not made yet (the one being made finishes)")
+    @api.post("/jobs/{job_id}/cancel", summary="Cancel the items not made yet (the one being made stops "
+                                                "within a segment and is cancelled too)")
     def cancel_job(job_id: int) -> dict:
         ctx.job(job_id)
+        stop = getattr(ctx.runner, "stop", None)
+        if stop is not None:
+            stop(job_id, cancel=True)
         n = ctx.jobs.cancel(job_id)
         return {**describe(job_id, with_items=False), "cancelled": n}
 

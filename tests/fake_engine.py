@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from indextts_core.options import (
     SynthesisOptions,
     SynthesisResult,
 )
+from indextts_core.progress import SynthesisProgress
 
 CODES_PER_TOKEN = 5  # about 0.1 s of speech per text token
 
@@ -64,10 +66,14 @@ class FakeEngineForTests:
         self.is_test_model = True
         self.closed = False
         self.calls = []
-        self.active = 0
+        self.active = 0  # takes begun and not ended (they may take turns)
         self.max_active = 0
+        self.computing = 0  # segments being computed right now
+        self.max_computing = 0
         self._guard = threading.Lock()
         self.fail_next: BaseException | None = None
+        self.segment_seconds = 0.0  # how long each segment takes (tests of turns and Stop)
+        self.made: list[tuple[str, int]] = []  # (first word of the text, segment index) of each segment made
 
     @classmethod
     def from_pretrained(cls, model_dir=None, *, device="auto", dtype=None, download=True, progress=None,
@@ -124,7 +130,8 @@ class FakeEngineForTests:
                            "sampling": sampling, "seed": seed, "segment_tokens": segment_tokens, "gap_ms": gap_ms})
         return preview, codes, lengths, gap, seed, emotion, targets
 
-    def stream(self, text, speaker, options: SynthesisOptions | None = None, *, recorder=None) -> FakeStream:
+    def stream(self, text, speaker, options: SynthesisOptions | None = None, *, recorder=None,
+               progress=None) -> FakeStream:
         o = options or SynthesisOptions()
         assert isinstance(o, SynthesisOptions)
         preview, codes, lengths, gap, seed, emotion, targets = self._plan(
@@ -139,6 +146,11 @@ class FakeEngineForTests:
                 self.max_active = max(self.max_active, self.active)
             try:
                 for i, n in enumerate(lengths):
+                    with self._guard:
+                        self.computing += 1
+                        self.max_computing = max(self.max_computing, self.computing)
+                    if progress is not None:  # as the engine reports: codes, then the segment's share
+                        progress(SynthesisProgress("codes", i, len(lengths), 1, 10, i / len(lengths), 0.01 * i))
                     t = np.arange(n) / SAMPLE_RATE
                     a = (0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t) + 0.01 * rng.standard_normal(n))
                     a = a.astype(np.float32)
@@ -146,6 +158,10 @@ class FakeEngineForTests:
                     out = np.concatenate([np.zeros(gap, np.float32), a]) if i else a
                     audios.append(out)
                     infos.append(info)
+                    time.sleep(self.segment_seconds)
+                    self.made.append(((text.split() or [""])[0], i))
+                    with self._guard:
+                        self.computing -= 1
                     yield SegmentAudio(i, out, SAMPLE_RATE, info, i == len(lengths) - 1)
             finally:
                 with self._guard:
@@ -160,9 +176,9 @@ class FakeEngineForTests:
 
         return FakeStream(chunks(), finish)
 
-    def synthesize(self, text, speaker, options: SynthesisOptions | None = None, *, recorder=None
-                   ) -> SynthesisResult:
-        s = self.stream(text, speaker, options, recorder=recorder)
+    def synthesize(self, text, speaker, options: SynthesisOptions | None = None, *, recorder=None,
+                   progress=None) -> SynthesisResult:
+        s = self.stream(text, speaker, options, recorder=recorder, progress=progress)
         for _ in s:
             pass
         assert s.result is not None

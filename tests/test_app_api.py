@@ -186,23 +186,60 @@ def test_settings_of_the_wrong_type_are_clear_errors(client, server: AppServer, 
     assert "Traceback" not in server.log_tail(20_000)
 
 
-def test_cancelling_a_take_through_the_api_ends_its_work(client, server: AppServer) -> None:
+def submit_long(client, text: str, seed: int):
+    """Submit a many-segment take and return its job once it is a few segments in."""
     import time
 
     from gradio_client import handle_file
 
-    long_text = "A long take that is cancelled. " * 30
     job = client.submit(voice=handle_file(str(SPEAKER)), emotion_audio=None,
-                        settings={"text": long_text, "seed": 1, **FAST, "segment_tokens": 12},
+                        settings={"text": text, "seed": seed, **FAST, "segment_tokens": 12},
                         api_name="/synthesize")
     deadline = time.monotonic() + 60
     while job.status().code.name not in ("PROCESSING", "ITERATING") and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # inside the engine, a few segments in
+    return job
+
+
+def test_cancelling_a_take_through_the_api_ends_its_work(client, server: AppServer) -> None:
+    long_text = "A long take that is cancelled. " * 30
+    job = submit_long(client, long_text, 1)
     job.cancel()
-    # The engine takes one take at a time: this one runs only once the long one has let go.
+    # Served between the long take's segments, or at once if the cancel already ended it.
     _, info = synthesize(client, {"text": "Short after the cancel."})
     assert info["file"].startswith("takes/")
     texts = [t["text"] for t in json.loads(
         (server.output_dir / "history.json").read_text(encoding="utf-8"))["takes"]]
     assert long_text not in texts, "the cancelled take ran to the end and was saved"
+
+
+def test_a_short_take_finishes_while_a_long_one_runs_then_the_long_one_is_cancelled(client, server: AppServer) -> None:
+    import time
+
+    long_text = "A long take shared with a short one. " * 60
+    job = submit_long(client, long_text, 2)
+    stops_before = server.log_tail(10**7).count("stopped: the rest of the work is dropped")
+    _, info = synthesize(client, {"text": "Short while the long one runs."})
+    assert info["file"].startswith("takes/")
+    assert not job.done(), "the short take was served between the long one's segments, not after its end"
+    job.cancel()
+    deadline = time.monotonic() + 60
+    while (server.log_tail(10**7).count("stopped: the rest of the work is dropped") == stops_before
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+    assert server.log_tail(10**7).count("stopped: the rest of the work is dropped") > stops_before, \
+        "the cancel ended the long take's engine work"
+    texts = [t["text"] for t in json.loads(
+        (server.output_dir / "history.json").read_text(encoding="utf-8"))["takes"]]
+    assert long_text not in texts and "Short while the long one runs." in texts
+
+
+def test_preview_names_the_length_limit_and_estimates_the_work(client) -> None:
+    synthesize(client, {"text": "A take that measures the speed."})
+    out = client.predict(text="A line to estimate.", segment_tokens=120, api_name="/preview_text")
+    assert out["max_chars"] == 4096 and out["estimate_seconds"] > 0
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="at most 4096"):
+        synthesize(client, {"text": "x" * 4097})

@@ -295,7 +295,7 @@ def test_engine_failures_become_sentences(ctx: AppContext, exc, needle) -> None:
     assert isinstance(run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="hello")))[-1], Finished)
 
 
-def test_engine_calls_run_one_at_a_time(ctx: AppContext) -> None:
+def test_engine_steps_run_one_at_a_time(ctx: AppContext) -> None:
     studio = Studio(ctx)
     results: list = []
 
@@ -308,8 +308,76 @@ def test_engine_calls_run_one_at_a_time(ctx: AppContext) -> None:
     for th in threads:
         th.join(60)
     with ctx.controller.session() as tts:
-        assert tts.max_active == 1
+        assert tts.max_computing == 1, "takes share the engine one segment at a time, never two at once"
     assert all(isinstance(r[-1], Finished) for r in results) and len(results) == 4
+
+
+def test_a_short_take_is_served_between_the_segments_of_a_long_one_and_stop_ends_it(ctx: AppContext) -> None:
+    import time
+
+    studio = Studio(ctx)
+    with ctx.controller.session() as tts:
+        tts.segment_seconds = 0.05
+        tts.made.clear()
+    long_text = " ".join(f"long{i}" for i in range(40))  # 40 segments of one token: 2 s of work
+    long = studio.generate("en", str(SPEAKER), TakeSettings(text=long_text, segment_tokens=1))
+    while not isinstance(next(long), Chunk):  # the long take is under way
+        pass
+    short: list = []
+    worker = threading.Thread(target=lambda: short.extend(studio.generate("en", str(SPEAKER),
+                                                                          TakeSettings(text="short line"))))
+    worker.start()
+    worker.join(30)
+    assert isinstance(short[-1], Finished)
+    made_then = len([1 for word, _ in tts.made if word == "long0"])
+    assert made_then < 40 and tts.active == 1, "the short take finished while the long one still ran"
+    long.close()  # Stop
+    deadline = time.monotonic() + 10
+    while tts.active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tts.active == 0
+    made_after = len([1 for word, _ in tts.made if word == "long0"])
+    assert made_after < 40, "Stop ended the long take before its end"
+    # ... and the next take does not wait for what the long one had left.
+    assert isinstance(run(studio.generate("en", str(SPEAKER), TakeSettings(text="next one")))[-1], Finished)
+    assert len([1 for word, _ in tts.made if word == "long0"]) == made_after
+    assert not any(t.text == long_text for t in ctx.history.list())
+
+
+def test_a_take_over_the_length_limit_is_refused_by_name(ctx: AppContext) -> None:
+    from app.handlers import MAX_TAKE_CHARS
+
+    events = run(Studio(ctx).generate("en", str(SPEAKER), TakeSettings(text="a" * (MAX_TAKE_CHARS + 1))))
+    assert isinstance(events[-1], Failed) and f"at most {MAX_TAKE_CHARS}" in events[-1].text
+    assert "Batch" in events[-1].text
+    zh = run(Studio(ctx).generate("zh", str(SPEAKER), TakeSettings(text="好" * (MAX_TAKE_CHARS + 1))))
+    assert f"最多 {MAX_TAKE_CHARS}" in zh[-1].text
+
+
+def test_progress_inside_segments_and_the_work_estimate(ctx: AppContext) -> None:
+    from app import views
+    from indextts_core.progress import SynthesisProgress
+
+    studio = Studio(ctx)
+    preview, _, _ = studio.preview("one two three", 120)
+    assert studio.estimate_seconds(preview) is None  # nothing measured yet
+    assert "estimated after the first take" in views.text_preview("en", preview, [], ready=True, text="x",
+                                                                    estimate=None)
+    with ctx.controller.session() as tts:
+        tts.segment_seconds = 0.3  # long enough for heartbeats inside a segment
+    events = run(studio.generate("en", str(SPEAKER), TakeSettings(text="one two three four", segment_tokens=2)))
+    inside = [e for e in events if isinstance(e, Progress) and re.match(r"Generating segment \d of \d: ", e.text)]
+    assert inside and "speech codes" in inside[0].text and inside[0].fraction is not None
+    assert isinstance(events[-1], Finished)
+    estimate = studio.estimate_seconds(studio.preview("one two three four five six seven eight", 120)[0])
+    assert estimate is not None and estimate > 0
+    html = views.text_preview("en", preview, [], ready=True, text="x", estimate=12.4)
+    assert "About 12 s of work" in html
+    from app.handlers import inside_segment
+
+    p = SynthesisProgress("mel", 1, 3, 5, 25, 0.5, 10.0)
+    assert inside_segment("en", p).text == "Generating segment 2 of 3: diffusion step 5 of 25 · about 10 s left"
+    assert inside_segment("zh", p).text == "正在生成第 2/3 段：扩散第 5/25 步 · 约剩 10 秒"
 
 
 def test_variants_share_one_seed(ctx: AppContext) -> None:

@@ -580,25 +580,35 @@ def test_the_apps_engine_without_weights_is_503(tmp_path: Path) -> None:
         api.stop()
 
 
-def test_a_client_that_hangs_up_frees_the_engine(served, client, fake, monkeypatch) -> None:
+def slow_segments(fake: FakeEngineForTests, monkeypatch: pytest.MonkeyPatch, made: list[tuple[str, int]]) -> None:
+    """Make every segment of the fake engine take 0.2 s, noting (first word, index) of each."""
     real = fake.stream
-    made = []
 
-    def slow(*args, **kwargs):
-        run = real(*args, **kwargs)
+    def slow(text, *args, **kwargs):
+        run = real(text, *args, **kwargs)
 
         class Slow:
-            result = None
-
             def __iter__(self):
                 for segment in run:
                     time.sleep(0.2)
-                    made.append(segment.index)
+                    made.append((text.split()[0], segment.index))
                     yield segment
+
+            @property
+            def result(self):
+                return run.result
         return Slow()
 
     monkeypatch.setattr(fake, "stream", slow)
-    text = " ".join(f"w{i}" for i in range(40))  # 40 segments of one token: 8 s in all
+
+
+LONG_TEXT = " ".join(f"w{i}" for i in range(40))  # 40 segments of one token: 8 s in all
+
+
+def test_a_client_that_hangs_up_frees_the_engine(served, client, fake, monkeypatch) -> None:
+    made: list[tuple[str, int]] = []
+    slow_segments(fake, monkeypatch, made)
+    text = LONG_TEXT
     with client.audio.speech.with_streaming_response.create(
             model="tts-1", voice="Anna", input=text, response_format="pcm",
             extra_body={"options": {"segment_tokens": 1}}) as r:
@@ -607,3 +617,47 @@ def test_a_client_that_hangs_up_frees_the_engine(served, client, fake, monkeypat
     assert lock.acquire(timeout=5), "the engine is free again soon after the client left"
     lock.release()
     assert len(made) < 40, "the take stopped instead of running to its end"
+
+
+def test_a_whole_file_client_that_hangs_up_stops_the_take(served, fake, monkeypatch) -> None:
+    # A WAV sent whole says nothing before the end: the disconnect alone must stop the take.
+    made: list[tuple[str, int]] = []
+    slow_segments(fake, monkeypatch, made)
+    impatient = openai.OpenAI(base_url=served.base_url, api_key="x", max_retries=0, timeout=1.0)
+    with pytest.raises(openai.APITimeoutError):
+        impatient.audio.speech.create(model="tts-1", voice="Anna", input=LONG_TEXT, response_format="wav",
+                                      extra_body={"options": {"segment_tokens": 1}})
+    lock = served.ctx.engine._lock
+    assert lock.acquire(timeout=5), "the engine is free again soon after the client left"
+    lock.release()
+    assert len(made) < 40, "the take stopped instead of running to its end"
+
+
+def test_a_short_request_goes_between_the_segments_of_a_long_one(served, client, fake, monkeypatch) -> None:
+    import threading
+
+    made: list[tuple[str, int]] = []
+    slow_segments(fake, monkeypatch, made)
+    long_done = threading.Event()
+
+    def long_take() -> None:
+        try:
+            speak(client, input=LONG_TEXT, response_format="wav", options={"segment_tokens": 1})
+        finally:
+            long_done.set()
+
+    worker = threading.Thread(target=long_take)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not made and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert made, "the long take started"
+        audio = speak(client, input="short line", response_format="wav")
+        assert sf.info(io.BytesIO(audio)).frames > 0
+        assert not long_done.is_set(), "the short take was served while the long one still ran"
+        shorts = [i for i, (word, _) in enumerate(made) if word == "short"]
+        assert shorts and len([1 for word, _ in made[:shorts[-1]] if word == "w0"]) < 40
+    finally:
+        worker.join(60)
+    assert [i for word, i in made if word == "w0"] == list(range(40)), "and the long one still ran to its end"

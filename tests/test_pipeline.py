@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from indextts_core import Duration, Emotion, IndexTTS2, Sampling
+from indextts_core import Duration, Emotion, IndexTTS2, Sampling, SynthesisProgress
 from indextts_core import SynthesisOptions as Options
 from indextts_core.duration import HOP
 from indextts_core.errors import AudioError, InvalidOptionError, ModelNotFoundError, TextError
@@ -76,6 +76,34 @@ def test_stream_yields_segments_that_make_the_whole_take(tts: IndexTTS2):
     np.testing.assert_array_equal(np.concatenate([c.audio for c in chunks]), stream.result.audio)
     again = tts.synthesize(LONG, VOICE, Options(segment_tokens=12, sampling=FAST, seed=6, gap_ms=100))
     np.testing.assert_array_equal(again.audio, stream.result.audio)
+
+
+def test_progress_inside_segments_changes_nothing(tts: IndexTTS2):
+    opts = Options(segment_tokens=12, sampling=Sampling(max_mel_tokens=40), diffusion_steps=4, seed=8)
+    seen: list[SynthesisProgress] = []
+    with_progress = tts.synthesize(LONG, VOICE, opts, progress=seen.append)
+    plain = tts.synthesize(LONG, VOICE, opts)
+    np.testing.assert_array_equal(with_progress.audio, plain.audio)
+    n = len(plain.segments)
+    assert n >= 3
+    assert seen[0].stage == "prepare" and seen[0].fraction == 0.0
+    assert seen[-1].stage == "done" and seen[-1].fraction == 1.0 and seen[-1].seconds_left == 0.0
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions), "progress never goes back"
+    assert all(0.0 <= f < 1.0 for f in fractions[:-1])
+    for i, seg in enumerate(plain.segments):
+        codes = [p.step for p in seen if p.stage == "codes" and p.segment == i]
+        # One report per decoding step (the last chosen code needs none), all under the cap.
+        assert codes[1:] == list(range(1, len(codes))) and len(codes) >= seg.num_codes
+        assert {p.steps for p in seen if p.stage == "codes" and p.segment == i and p.step} == {40}
+        assert [p.step for p in seen if p.stage == "mel" and p.segment == i] == [1, 2, 3, 4]
+        assert [p for p in seen if p.stage == "vocoder" and p.segment == i]
+    assert {p.segments for p in seen} == {n}
+    inside_first = [p.fraction for p in seen if p.segment == 0 and p.stage in ("codes", "mel")]
+    assert len(set(inside_first)) > 10, "the bar moves inside a segment"
+    assert any(p.seconds_left is not None and p.seconds_left > 0 for p in seen)
+    with pytest.raises(InvalidOptionError, match="progress must be a function"):
+        tts.stream(SHORT, VOICE, opts, progress="yes")  # type: ignore[arg-type]
 
 
 def test_engine_is_shared_between_threads(tts: IndexTTS2):

@@ -149,9 +149,45 @@ def test_deliberate_3_dotted_version_zh(frontend: TextFrontend) -> None:
      "a thousand people paid one thousand dollars each"),
     ("He ranked 1,234th", "He ranked one thousand two hundred thirty fourth"),  # already right
     ("In 1999 and 2,500", "In nineteen ninety nine and two thousand five hundred"),
+    # Before a comma too (issue 13, item 10).
+    ("It was $1,234.56, thanks.",
+     "It was one thousand two hundred and thirty four point five six dollars, thanks."),
+    ("From 1,234, to 1,500, ok",
+     "From one thousand two hundred and thirty four, to one thousand five hundred, ok"),
 ])
 def test_deliberate_4_one_thousand(frontend: TextFrontend, text: str, expected: str) -> None:
     assert frontend.normalize(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("$1,234.56", "一千二百三十四点五六美元"),
+    ("价格是$1,234.56。", "价格是一千二百三十四点五六美元."),
+    ("他花了$1,299.99买耳机。", "他花了一千二百九十九点九九美元买耳机."),
+    ("价格$1,234,567.89", "价格一百二十三万四千五百六十七点八九美元"),
+    ("¥1,234.56", "一千二百三十四点五六元"),
+    ("€1,234.56，谢谢", "一千二百三十四点五六欧元,谢谢"),
+    ("一共1,234.56美元", "一共一千二百三十四点五六美元"),
+    ("人口1,234,567", "人口一百二十三万四千五百六十七"),
+    ("有1,234次", "有一千二百三十四次"),
+    # "$" with its currency word after the amount: no stray full stop, no "美元美元".
+    ("总共$1,234.56元", "总共一千二百三十四点五六元"),
+    ("总共$5元", "总共五元"),
+    ("总共$5美元", "总共五美元"),
+    # Not a thousands group: left to the grammar.
+    ("编号1,234,5", "编号一,两百三十四,五"),
+    ("编号1,2,3", "编号一,二,三"),
+])
+def test_deliberate_11_money_zh(frontend: TextFrontend, text: str, expected: str) -> None:
+    assert frontend.normalize(text) == expected
+
+
+def test_deliberate_11_golden_forms_kept(frontend: TextFrontend) -> None:
+    # Row 30 keeps the sign before a grouped amount followed by 元; row 8 reads the group as is.
+    for i in (8, 30, 31):
+        assert frontend.normalize(_row(i)["text"]) == _row(i)["normalized"]
+    grammar = TextNormalizer()._grammar("zh")
+    assert grammar.normalize("$1,234.56") == "一美元,两百三十四点五六"  # why the rule is needed
+    assert grammar.normalize("总共$5元") == "总共$五元"
 
 
 def test_deliberate_4_wetext_drops_the_one() -> None:

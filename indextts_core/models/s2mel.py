@@ -386,14 +386,16 @@ class CFM(nn.Module):
 
     @torch.inference_mode()
     def inference(self, mu: Tensor, prompt_mel: Tensor, style: Tensor, noise: Tensor, steps: int = 25,
-                  cfg_rate: float = 0.7, on_step: StepCallback | None = None) -> Tensor:
+                  cfg_rate: float = 0.7, on_step: StepCallback | None = None,
+                  on_progress: Callable[[int, int], None] | None = None) -> Tensor:
         """Sample a mel whose first Tr frames are the prompt's (left as zeros in the result).
 
         mu (1, T, C) semantic condition of prompt + target; prompt_mel (1, 80, Tr); style (1, 192);
         noise (1, 80, T) the starting point (not modified). ``on_step(k, v)`` sees the raw estimator
         output of step k (k = 0 first), conditional then null with guidance on: (2, 80, T) at
         step 0, the target frames only (2, 80, T − Tr) after it (the prompt's are never used).
-        Returns (1, 80, T).
+        ``on_progress(k, steps)`` is told after step k (from 1) without any tensor: unlike
+        ``on_step`` it changes nothing that is computed. Returns (1, 80, T).
         """
         tr, total = prompt_mel.shape[-1], noise.shape[-1]
         if mu.shape[1] != total or tr > total:
@@ -429,6 +431,8 @@ class CFM(nn.Module):
             x[..., tr:] += dt * v
             # t advances by accumulation (float32), as the reference does, not from t_span.
             t = t + dt
+            if on_progress is not None:
+                on_progress(k + 1, steps)
         return x
 
 
@@ -461,10 +465,12 @@ class S2Mel(nn.Module):
 
     def generate_mel(self, prompt_cond: Tensor, target_cond: Tensor, ref_mel: Tensor, style: Tensor,
                      noise: Tensor, steps: int = 25, cfg_rate: float = 0.7,
-                     on_step: StepCallback | None = None) -> Tensor:
+                     on_step: StepCallback | None = None,
+                     on_progress: Callable[[int, int], None] | None = None) -> Tensor:
         """Mel of the target part only: (1, 80, target frames). ``noise`` is (1, 80, Tr + Tg)."""
         mu = torch.cat([prompt_cond, target_cond], dim=1)
-        mel = self.cfm.inference(mu, ref_mel.float(), style.float(), noise.float(), steps, cfg_rate, on_step)
+        mel = self.cfm.inference(mu, ref_mel.float(), style.float(), noise.float(), steps, cfg_rate, on_step,
+                                 on_progress)
         return mel[..., ref_mel.shape[-1]:]
 
 

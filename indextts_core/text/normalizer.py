@@ -47,6 +47,7 @@ Deliberate differences from the reference (each has its own test in ``tests/test
 | 8 | one syllable inside another (`jun1 un1`) | hidden in set (random) order | longest first: `JVN1 un1` |
 | 9 | glossary reading with a `\` | used as a `re.sub` template | inserted as written |
 | 10 | `我说5 hello`, `在8:30 studio` | `我说五小时ello`, `…秒tudio` | `我说五 hello`, `…三十分studio` |
+| 11 | `$1,234.56`, `总共$5元` (Chinese) | `一美元,两百三十四点五六`, `总共.五元` | `一千…点五六美元`, `总共五元` |
 
 1, 2: rows 116 and 224 of the goldens; the reference is wrong, wetext is right, we keep wetext.
 3: row 51; the stray ``.`` is read as a sentence end (and cuts a segment); a three-part dotted number
@@ -60,6 +61,11 @@ such inputs and of bare "thousand"s in the output agree.
 10: the Chinese grammar takes the first letters of a Latin word after a number for a unit (h, m, s,
 v, L, kg...) and leaves the rest of the word; such a word (found by asking the grammar about it alone)
 is hidden from the grammar. A whole unit (``5 kg``, ``8:00 AM``, ``2TB``) is read as before.
+11: no golden row; in Chinese a thousands-grouped number loses its commas before the grammar (which
+splits it at them unless a measure word follows), except in row 30's form (``￥1,299.50元``), and a
+``$`` before an amount followed by 元/美元 is dropped (the grammar leaves it, and the character map
+would make it a full stop). In English the "one" of 1000-1999 (item 4) is also added before a comma
+(``It was $1,234.56, thanks.``).
 
 English contractions (``we'll``, ``can't``, ``she'd``) are kept as written, as in the reference; only
 the ``'s`` forms of step 3 are expanded.
@@ -137,9 +143,29 @@ _OF_MONTH_COMMA_RE = re.compile(r"\bof ({}),(?= )".format("|".join(_MONTHS)))
 # English numbers of 1000-1999 that the grammar reads as a cardinal ("1,234", "1234.5", "$1234"):
 # wetext says "thousand two hundred ..." without the "one".
 _ONE_THOUSAND_RE = re.compile(
-    r"(?<![\d.,])1(?:,\d{3}(?:\.\d+)?|\d{3}\.\d+)(?![\d,]|\.\d|st|nd|rd|th)"
+    r"(?<![\d.,])1(?:,\d{3}(?:\.\d+)?|\d{3}\.\d+)(?!\d|,\d|\.\d|st|nd|rd|th)"
     r"|(?<=[$€£¥])1\d{3}(?![\d.,])")
 _THOUSAND_RE = re.compile(r"\bthousand\b", re.IGNORECASE)
+
+# Chinese: a thousands-grouped number ("1,234", "12,345,678.9"). The grammar reads one as a quantity
+# only before some measure words ("1,234,567元", row 8); elsewhere it splits it at the commas
+# ("一,两百三十四"), and after a currency sign it takes "$1" for the money and reads the rest apart.
+# Without the commas it reads them all as one number. Kept: a currency sign, the number, then 元
+# (row 30: "￥1,299.50元" is read as the number and the sign is left as typed).
+_ZH_GROUPED_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d|\.\d)")
+_CURRENCY_SIGNS = "$¥￥€£"
+
+
+def _zh_ungroup(m: re.Match) -> str:
+    s = m.string
+    if m.start() and s[m.start() - 1] in _CURRENCY_SIGNS and s.startswith("元", m.end()):
+        return m.group(0)
+    return m.group(0).replace(",", "")
+
+
+# Chinese: "$" before an amount already followed by its currency word. The grammar leaves such a "$"
+# alone, and the reference's character map then turns it into a full stop (a sentence end).
+_ZH_DOLLAR_AND_WORD_RE = re.compile(r"\$\s*(?=\d[\d,]*(?:\.\d+)?\s*(?:美元|元))")
 
 # A Latin word right after a digit or a percent sign (with optional spaces between).
 _NUMBER_WORD_RE = re.compile(r"(?<=[\d%])(\s*)([A-Za-z]+)")
@@ -315,6 +341,8 @@ class TextNormalizer:
         else:
             # The Chinese grammar reads "10.2.3" as a date then ".3": spell the dots out first.
             body = _THREE_PART_RE.sub(_zh_dotted, body)
+            body = _ZH_DOLLAR_AND_WORD_RE.sub("", body)
+            body = _ZH_GROUPED_RE.sub(_zh_ungroup, body)
             body, guarded = self._guard_words_after_numbers(body)
         out = self._call_robust(lang, body, 0)
         for key, word in guarded:

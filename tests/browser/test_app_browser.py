@@ -285,6 +285,12 @@ def test_stop_ends_a_long_take_and_the_next_one_runs(page) -> None:
     page.wait_for_function("() => /[2-9] segment/.test(document.querySelector('#text-preview')?.innerText)",
                            timeout=60_000)
     page.locator("#generate").click()
+    # Inside the first segment already: codes or diffusion steps, and then the time left.
+    page.wait_for_function("() => /segment 1 of \\d+: (\\d+ speech codes|diffusion step)/"
+                           ".test(document.querySelector('#message')?.innerText)", timeout=GENERATION_TIMEOUT_MS)
+    page.wait_for_function("() => /s left/.test(document.querySelector('#message')?.innerText)",
+                           timeout=GENERATION_TIMEOUT_MS)
+    shot(page, "8-progress-inside-a-segment")
     page.wait_for_function("() => document.querySelector('#message')?.innerText.includes('segment 2 of')",
                            timeout=GENERATION_TIMEOUT_MS)
     page.locator("#stop").click()
