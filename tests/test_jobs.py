@@ -128,10 +128,10 @@ class _GatedEngine:
     def __init__(self, engine) -> None:
         self.engine, self.started, self.go = engine, threading.Event(), threading.Event()
 
-    def synthesize(self, text, voice, options=None):
+    def stream(self, text, voice, options=None):
         self.started.set()
         assert self.go.wait(10)
-        return self.engine.synthesize(text, voice, options)
+        return self.engine.stream(text, voice, options)
 
 
 def test_work_handed_to_a_job_while_it_stops_is_run(tmp_path, voice, engine):
