@@ -231,6 +231,7 @@ def test_chinese_page_says_everything_in_chinese(browser, server: AppServer, tmp
         set_number(page, "#target-seconds input", 2.0)
         fast_settings(page)
         page.locator("#generate").click()
+        page.wait_for_selector("#message .itts-error", state="detached")  # the refusal above is replaced
         wait_for_take(page)
         info = page.locator("#take-info").inner_text()
         assert "**" not in info and "时长" in info and "-wo-men-jin-tian-" in info, info
