@@ -340,16 +340,20 @@ class Studio:
                 yield "chunk", chunk
             yield "result", stream.result
 
-        total = 1
+        total, announced = 1, 1  # segments in the take, and the one the line has announced (1-based)
         waiting = Progress(t(lang, "progress.waiting"), None)
         try:
             for item in EngineThread(self.ctx.controller, work):
                 if item is HEARTBEAT:
-                    yield waiting if latest[0] is None else inside_segment(lang, latest[0])
+                    # The engine's last event may still be the finished segment's, after the next
+                    # one was announced: the line never goes back to it.
+                    current = latest[0]
+                    yield waiting if current is None or current.segment + 1 < announced \
+                        else inside_segment(lang, current)
                     continue
                 kind, value = item
                 if kind == "total":
-                    total = value
+                    total, announced = value, 1
                     waiting = Progress(t(lang, "progress.segment", n=1, total=total), 0.0)
                     yield waiting
                 elif kind == "chunk":
@@ -357,7 +361,11 @@ class Studio:
                     yield Chunk(np.asarray(value.audio, dtype=np.float32), int(value.sample_rate), value.index,
                                 total)
                     if not value.is_last:
-                        waiting = Progress(t(lang, "progress.segment", n=n + 1, total=total), n / total)
+                        # The engine's own fraction (segments weigh by their share of the text), so
+                        # the bar never jumps back to an equal-shares value between two segments.
+                        done = n / total if latest[0] is None else latest[0].fraction
+                        announced = n + 1
+                        waiting = Progress(t(lang, "progress.segment", n=n + 1, total=total), done)
                         yield waiting
                 else:
                     self._measure(value)
