@@ -38,7 +38,7 @@ def t(a: np.ndarray) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def model(tiny_model_dir) -> UnifiedVoice:
     cfg = load_config(tiny_model_dir / "config.yaml")
-    return load_gpt(tiny_model_dir / "gpt.pth", cfg.gpt)
+    return load_gpt(tiny_model_dir, cfg)
 
 
 @pytest.fixture(scope="module")
