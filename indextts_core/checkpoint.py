@@ -148,15 +148,10 @@ def load_into(module: nn.Module, sd: Mapping[str, torch.Tensor], *, file: str | 
                   type(module).__name__, skipped[0])
     used = {k: _as_target(v, own[k]) for k, v in sd.items() if k in own}
     module.load_state_dict(used, strict=False, assign=True)
-    empty = [k for k in optional if k in own and k not in sd and own[k].is_meta]
-    if empty:
-        raise CheckpointError(f"{file}: key {prefix}{empty[0]} is not in the file, and a module built "
-                              "with build_empty has no value of its own for it")
 
 
 def _as_target(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``value`` in ``target``'s dtype and device; a meta target (:func:`build_empty`) keeps the file's device."""
-    device = value.device if target.is_meta else target.device
-    if (value.dtype, value.device) == (target.dtype, device):
+    """``value`` in ``target``'s dtype and device (itself when they already match: no copy)."""
+    if (value.dtype, value.device) == (target.dtype, target.device):
         return value
-    return value.to(device=device, dtype=target.dtype)
+    return value.to(device=target.device, dtype=target.dtype)
