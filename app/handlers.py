@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +77,49 @@ class Finished:
 @dataclass
 class Failed:
     text: str
+
+
+@dataclass
+class Stopped:
+    """The take ended on the user's Stop; nothing of it is saved."""
+
+    text: str
+
+
+class StopSwitch:
+    """The page's Stop button, per browser session.
+
+    Stop marks the session's running takes; each ends at its next heartbeat (a quarter of a
+    second) with a :class:`Stopped` event as its own last frame. Gradio's ``cancels`` would
+    race the take's last frames: the page could end on a stale progress line or "Error".
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, set[threading.Event]] = {}
+
+    @contextmanager
+    def running(self, session: str) -> Iterator[threading.Event]:
+        """An event set by :meth:`stop` for ``session`` while the block runs."""
+        flag = threading.Event()
+        with self._lock:
+            self._running.setdefault(session, set()).add(flag)
+        try:
+            yield flag
+        finally:
+            with self._lock:
+                flags = self._running.get(session, set())
+                flags.discard(flag)
+                if not flags:
+                    self._running.pop(session, None)
+
+    def stop(self, session: str) -> int:
+        """Stop the session's running takes; how many there were."""
+        with self._lock:
+            flags = list(self._running.get(session, ()))
+        for flag in flags:
+            flag.set()
+        return len(flags)
 
 
 @dataclass
@@ -187,6 +231,7 @@ class Studio:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self.stops = StopSwitch()
 
     # -- voice ------------------------------------------------------------------------
     def add_voice(self, path: str | None, lang: str = "en") -> tuple[Voice | None, VoiceReport | None, str | None]:
@@ -316,9 +361,10 @@ class Studio:
         return Finished(take=take, path=path, info=info, label=label, segments=segments,
                         warnings=tuple(result.warnings))
 
-    def generate(self, lang: str, voice_path: str | None, s: TakeSettings
-                 ) -> Iterator[Progress | Chunk | Finished | Failed]:
-        """Stream one take: Progress and Chunk events, then Finished (or Failed)."""
+    def generate(self, lang: str, voice_path: str | None, s: TakeSettings, stop: threading.Event | None = None
+                 ) -> Iterator[Progress | Chunk | Finished | Failed | Stopped]:
+        """Stream one take: Progress and Chunk events, then Finished (or Failed, or Stopped once
+        ``stop`` is set)."""
         checked = self._validate(lang, voice_path, s)
         if isinstance(checked, Failed):
             yield checked
@@ -342,8 +388,12 @@ class Studio:
 
         total, announced = 1, 1  # segments in the take, and the one the line has announced (1-based)
         waiting = Progress(t(lang, "progress.waiting"), None)
+        runner = iter(EngineThread(self.ctx.controller, work))
         try:
-            for item in EngineThread(self.ctx.controller, work):
+            for item in runner:
+                if stop is not None and stop.is_set():
+                    yield Stopped(t(lang, "stopped"))
+                    return
                 if item is HEARTBEAT:
                     # The engine's last event may still be the finished segment's, after the next
                     # one was announced: the line never goes back to it.
@@ -373,6 +423,8 @@ class Studio:
                     yield self._save(lang, value, voice, s, started=started)
         except Exception as e:
             yield Failed(engine_failure(lang, e))
+        finally:
+            runner.close()  # the engine stops after the segment it is making
 
     def _measure(self, result: Any) -> None:
         """Feed the take's engine time (its stages, not the turns it waited) to the estimate."""
@@ -380,9 +432,10 @@ class Studio:
         seconds = sum(stages.values()) if stages else float(result.timings.get("total", 0.0))
         self.ctx.controller.estimate.record(sum(seg.num_tokens for seg in result.segments), seconds)
 
-    def variants(self, lang: str, voice_path: str | None, s: TakeSettings, labels: list[str]
-                 ) -> Iterator[Progress | Finished | Failed]:
-        """Render the same line once per emotion label (same seed for all)."""
+    def variants(self, lang: str, voice_path: str | None, s: TakeSettings, labels: list[str],
+                 stop: threading.Event | None = None) -> Iterator[Progress | Finished | Failed | Stopped]:
+        """Render the same line once per emotion label (same seed for all); the variants
+        finished before ``stop`` is set are kept."""
         if not labels:
             yield Failed(t(lang, "variants.none"))
             return
@@ -408,9 +461,13 @@ class Studio:
 
         waiting = Progress(t(lang, "progress.waiting"), 0.0)
         yield waiting
+        runner = iter(EngineThread(self.ctx.controller, work))
         try:
             started_label = 0
-            for item in EngineThread(self.ctx.controller, work):
+            for item in runner:
+                if stop is not None and stop.is_set():
+                    yield Stopped(t(lang, "stopped"))
+                    return
                 if item is HEARTBEAT or item is None:
                     if started_label < len(labels):
                         name = emotion_name(lang, labels[started_label])
@@ -423,6 +480,8 @@ class Studio:
                 yield self._save(lang, result, voice, sv, kind="variant", variant=label, started=started)
         except Exception as e:
             yield Failed(engine_failure(lang, e))
+        finally:
+            runner.close()
 
     # -- history ----------------------------------------------------------------------
     def reuse(self, take_id: str) -> tuple[TakeSettings, Path | None] | None:
@@ -453,4 +512,5 @@ def random_seed() -> int:
     return secrets.randbelow(2**31)
 
 
-__all__ = ["AppContext", "Chunk", "EngineThread", "Failed", "Finished", "Progress", "Studio", "random_seed"]
+__all__ = ["AppContext", "Chunk", "EngineThread", "Failed", "Finished", "Progress", "StopSwitch", "Stopped", "Studio",
+           "random_seed"]

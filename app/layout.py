@@ -521,12 +521,13 @@ class StudioUI(PageHandlers, ApiEndpoints):
         self.dice.click(random_seed, None, [self.seed], **priv)
 
         takes = {"concurrency_id": TAKES, "concurrency_limit": TAKES_AT_ONCE}
-        gen = self.generate_btn.click(self.on_generate, self.form_inputs(), self.generate_outputs(),
-                                      show_progress_on=[self.message], **takes, **priv)
-        var = self.variant_btn.click(self.on_variants, self.form_inputs() | {self.variant_pick},
-                                     [self.variant_msg, *self.variant_slots, self.history_table, self.history_ids],
-                                     show_progress_on=[self.variant_msg], **takes, **priv)
-        self.stop_btn.click(self.on_stop, [lang], [self.message, self.variant_msg], cancels=[gen, var], **priv)
+        self.generate_btn.click(self.on_generate, self.form_inputs(), self.generate_outputs(),
+                                show_progress_on=[self.message], **takes, **priv)
+        self.variant_btn.click(self.on_variants, self.form_inputs() | {self.variant_pick},
+                               [self.variant_msg, *self.variant_slots, self.history_table, self.history_ids],
+                               show_progress_on=[self.variant_msg], **takes, **priv)
+        # Not Gradio's ``cancels``: its cancel races the take's last frames (see StopSwitch).
+        self.stop_btn.click(self.on_stop, None, None, **priv)
 
         self.history_table.select(self.on_history_select, [lang, self.history_ids],
                                   [self.history_audio, self.history_info, self.history_sel, self.history_download,

@@ -24,7 +24,7 @@ from indextts_core.options import EMOTIONS
 
 from . import controller as ctl
 from . import text_tools, views
-from .handlers import MAX_TAKE_CHARS, AppContext, Chunk, Failed, Finished, Progress, Studio, engine_failure
+from .handlers import MAX_TAKE_CHARS, AppContext, Chunk, Failed, Finished, Progress, Stopped, Studio, engine_failure
 from .i18n import detect_language, emotion_name, t
 from .settings import VARIANT_CHOICES, label_vector
 
@@ -192,7 +192,12 @@ class PageHandlers:
         return [gr.Slider(visible=mode == "speed"), gr.Number(visible=mode == "seconds"),
                 gr.Number(visible=mode == "tokens")]
 
-    def on_generate(self, data: dict, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
+    def on_generate(self, data: dict, request: gr.Request,
+                    progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
+        with self.studio.stops.running(session_of(request)) as stop:
+            yield from self._generate(data, stop, progress)
+
+    def _generate(self, data: dict, stop: Any, progress: gr.Progress) -> Iterator[dict]:
         lang = data.get(self.lang) or "en"
         try:
             s = self.settings_from(data)
@@ -205,7 +210,7 @@ class PageHandlers:
         out[self.message] = views.message("info", t(lang, "progress.start"))
         out[self.take_download] = gr.DownloadButton(visible=False)
         yield out
-        for ev in self.studio.generate(lang, data.get(self.voice), s):
+        for ev in self.studio.generate(lang, data.get(self.voice), s, stop):
             if isinstance(ev, Progress):
                 if ev.fraction is not None:
                     progress(ev.fraction, desc=ev.text)
@@ -226,13 +231,20 @@ class PageHandlers:
                             self.recent_ids: recent_ids})
             elif isinstance(ev, Failed):
                 out[self.message] = views.message("error", ev.text)
+            elif isinstance(ev, Stopped):
+                out[self.message] = views.message("warn", ev.text)
             yield out
 
     def generate_outputs(self) -> list[Any]:
         return [self.message, self.live_audio, self.take_audio, self.take_info, self.take_download,
                 self.history_table, self.history_ids, self.recent, self.recent_ids]
 
-    def on_variants(self, data: dict, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
+    def on_variants(self, data: dict, request: gr.Request,
+                    progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008
+        with self.studio.stops.running(session_of(request)) as stop:
+            yield from self._variants(data, stop, progress)
+
+    def _variants(self, data: dict, stop: Any, progress: gr.Progress) -> Iterator[dict]:
         lang = data.get(self.lang) or "en"
         labels = [x for x in VARIANT_CHOICES if x in (data.get(self.variant_pick) or [])]
         try:
@@ -251,7 +263,7 @@ class PageHandlers:
 
         yield with_slots({self.variant_msg: views.message("info", t(lang, "progress.start"))})
         done = 0
-        for ev in self.studio.variants(lang, data.get(self.voice), s, labels):
+        for ev in self.studio.variants(lang, data.get(self.voice), s, labels, stop):
             if isinstance(ev, Progress):
                 if ev.fraction is not None:
                     progress(ev.fraction, desc=ev.text)
@@ -264,6 +276,9 @@ class PageHandlers:
                 yield with_slots({self.history_table: frame, self.history_ids: ids})
             elif isinstance(ev, Failed):
                 yield with_slots({self.variant_msg: views.message("error", ev.text)})
+                return
+            elif isinstance(ev, Stopped):
+                yield with_slots({self.variant_msg: views.message("warn", ev.text)})
                 return
         yield with_slots({self.variant_msg: views.message("ok", t(lang, "variants.done", n=done))})
 
@@ -327,9 +342,9 @@ class PageHandlers:
         return [*values, str(voice) if voice else gr.skip(),
                 views.message("ok" if voice else "warn", msg), gr.Tabs(selected="synth"), note]
 
-    def on_stop(self, lang: str) -> list[Any]:
-        msg = views.message("warn", t(lang, "stopped"))
-        return [msg, msg]
+    def on_stop(self, request: gr.Request) -> None:
+        """The running takes of this page end with their own "Stopped" line (see StopSwitch)."""
+        self.studio.stops.stop(session_of(request))
 
     def on_unload(self, lang: str) -> list[Any]:
         done = self.studio.unload()
@@ -358,4 +373,11 @@ class PageHandlers:
         return label_vector(label, intensity)
 
 
-__all__ = ["PageHandlers", "wav_bytes"]
+def session_of(request: gr.Request | None) -> str:
+    """The browser session a request comes from (a key no Stop can name when it has none)."""
+    session = getattr(request, "session_hash", None)
+    return session or f"no-session-{uuid.uuid4().hex}"
+
+
+__all__ = ["PageHandlers", "session_of", "wav_bytes"]
+

@@ -17,7 +17,7 @@ import torch
 
 from app import controller as ctl
 from app import i18n
-from app.handlers import AppContext, Chunk, EngineThread, Failed, Finished, Progress, Studio
+from app.handlers import AppContext, Chunk, EngineThread, Failed, Finished, Progress, Stopped, StopSwitch, Studio
 from app.history import History, Take, slug
 from app.paths import AppDirs
 from app.settings import TakeSettings, label_vector
@@ -342,6 +342,45 @@ def test_a_short_take_is_served_between_the_segments_of_a_long_one_and_stop_ends
     assert isinstance(run(studio.generate("en", str(SPEAKER), TakeSettings(text="next one")))[-1], Finished)
     assert len([1 for word, _ in tts.made if word == "long0"]) == made_after
     assert not any(t.text == long_text for t in ctx.history.list())
+
+
+def test_stop_switch_ends_the_sessions_takes_with_their_own_stopped_event(ctx: AppContext) -> None:
+    """The page's Stop: the take itself ends on a Stopped event (its last frame), within a
+    heartbeat; nothing is saved; another session's take runs on; the next take is not stopped."""
+    import time
+
+    studio = Studio(ctx)
+    with ctx.controller.session() as tts:
+        tts.segment_seconds = 0.05
+    long_text = " ".join(f"stopme{i}" for i in range(40))
+    other: list = []
+    with studio.stops.running("page-a") as stop_a, studio.stops.running("page-b") as stop_b:
+        take = studio.generate("en", str(SPEAKER), TakeSettings(text=long_text, segment_tokens=1), stop_a)
+        while not isinstance(next(take), Chunk):
+            pass
+        worker = threading.Thread(target=lambda: other.extend(
+            studio.generate("en", str(SPEAKER), TakeSettings(text="other page"), stop_b)))
+        worker.start()
+        assert studio.stops.stop("page-a") == 1
+        asked = time.monotonic()
+        rest = list(take)
+        assert time.monotonic() - asked < 5
+        assert isinstance(rest[-1], Stopped) and "Stopped" in rest[-1].text
+        assert not any(isinstance(ev, Finished) for ev in rest)
+        worker.join(30)
+    assert isinstance(other[-1], Finished), "the other page's take is not stopped"
+    assert not stop_b.is_set()
+    assert not any(t.text == long_text for t in ctx.history.list())
+    assert studio.stops.stop("page-a") == 0, "a finished take leaves nothing to stop"
+    with studio.stops.running("page-a") as stop:
+        assert isinstance(run(studio.generate("en", str(SPEAKER), TakeSettings(text="next one"), stop))[-1], Finished)
+
+
+def test_stop_switch_counts_per_session() -> None:
+    switch = StopSwitch()
+    with switch.running("s") as a, switch.running("s") as b, switch.running("t") as c:
+        assert switch.stop("s") == 2 and a.is_set() and b.is_set() and not c.is_set()
+    assert switch.stop("s") == 0 and switch.stop("t") == 0
 
 
 def test_a_take_over_the_length_limit_is_refused_by_name(ctx: AppContext) -> None:

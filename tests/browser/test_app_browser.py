@@ -291,11 +291,14 @@ def test_stop_ends_a_long_take_and_the_next_one_runs(page) -> None:
     page.wait_for_function("() => /s left/.test(document.querySelector('#message')?.innerText)",
                            timeout=GENERATION_TIMEOUT_MS)
     shot(page, "8-progress-inside-a-segment")
-    page.wait_for_function("() => document.querySelector('#message')?.innerText.includes('segment 2 of')",
-                           timeout=GENERATION_TIMEOUT_MS)
+    # Past the first segment (the screenshot takes a moment, so segment 2 may be done already).
+    page.wait_for_function("() => +(/segment (\\d+) of/.exec(document.querySelector('#message')?.innerText)"
+                           " || [0, 0])[1] >= 2", timeout=GENERATION_TIMEOUT_MS)
     page.locator("#stop").click()
     page.wait_for_function("() => document.querySelector('#message')?.innerText.includes('Stopped')")
     shot(page, "8-stopped")
+    page.wait_for_timeout(1500)
+    assert "Stopped" in page.locator("#message").inner_text(), "the page stays on the Stopped line"
     page.locator("#text textarea").fill("Short again.")
     set_number(page, "#segment-tokens input[type=number]", 120)
     set_number(page, "#diffusion-steps input[type=number]", FAST["diffusion_steps"])
