@@ -203,21 +203,25 @@ def test_an_annotated_character_stays_in_the_helper() -> None:
     assert p.char == "大" and p.annotated == "dai4" and "dai4" in p.readings
 
 
-# -- the page's handlers (items 13, 14), on the engine's test double -------------------------
-@pytest.fixture
-def ui(tmp_path: Path, tiny_model_dir: Path):
+# -- the page's handlers (items 13, 14), on the real engine with the tiny checkpoint -----------
+@pytest.fixture(scope="module")
+def tiny_controller(tiny_model_dir: Path):
     from app import controller as ctl
+
+    controller = ctl.EngineController(tiny_model_dir, device="cpu", allow_download=False)
+    controller.start()
+    assert controller.wait_ready(120) == ctl.READY, controller.status()
+    yield controller
+    controller.unload()
+
+
+@pytest.fixture
+def ui(tmp_path: Path, tiny_controller):
     from app.handlers import AppContext
     from app.layout import build_demo
     from app.paths import AppDirs
 
-    from .fake_engine import FakeEngineForTests
-
-    controller = ctl.EngineController(tiny_model_dir, factory=FakeEngineForTests.from_pretrained,
-                                      allow_download=False)
-    controller.start()
-    assert controller.wait_ready(30) == ctl.READY
-    return build_demo(AppContext.create(AppDirs(tmp_path / "out", tmp_path / "cache"), controller))[1]
+    return build_demo(AppContext.create(AppDirs(tmp_path / "out", tmp_path / "cache"), tiny_controller))[1]
 
 
 def _note(ui, lang: str, voice: str | None) -> str:
@@ -241,7 +245,8 @@ def test_a_deleted_take_comes_back_with_undo(ui) -> None:
     from .golden import GOLDEN_DIR
 
     events = list(Studio(ui.ctx).generate("zh", str(GOLDEN_DIR / "audio" / "spk_librivox_0890_22k.wav"),
-                                          TakeSettings(text="我们今天很开心")))
+                                          TakeSettings(text="我们今天很开心", do_sample=False, num_beams=1,
+                                                       max_mel_tokens=30, diffusion_steps=3)))
     take = events[-1].take
     assert "-wo-men-jin-tian-" in take.wav  # a Chinese take's file name holds its text
     out = dict(zip(ui.history_delete_outputs(), ui.on_history_delete("zh", take.id), strict=True))
