@@ -66,3 +66,15 @@ def client(server):
     from gradio_client import Client
 
     return Client(server.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_controller(tiny_model_dir: Path):
+    """The app's engine controller on the real engine with the tiny checkpoint, loaded once per module."""
+    from app import controller as ctl
+
+    controller = ctl.EngineController(tiny_model_dir, device="cpu", allow_download=False)
+    controller.start()
+    assert controller.wait_ready(120) == ctl.READY, controller.status()
+    yield controller
+    controller.unload()

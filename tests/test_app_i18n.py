@@ -204,17 +204,6 @@ def test_an_annotated_character_stays_in_the_helper() -> None:
 
 
 # -- the page's handlers (items 13, 14), on the real engine with the tiny checkpoint -----------
-@pytest.fixture(scope="module")
-def tiny_controller(tiny_model_dir: Path):
-    from app import controller as ctl
-
-    controller = ctl.EngineController(tiny_model_dir, device="cpu", allow_download=False)
-    controller.start()
-    assert controller.wait_ready(120) == ctl.READY, controller.status()
-    yield controller
-    controller.unload()
-
-
 @pytest.fixture
 def ui(tmp_path: Path, tiny_controller):
     from app.handlers import AppContext

@@ -249,15 +249,6 @@ def run(events) -> list:
 QUICK = {"do_sample": False, "num_beams": 1, "max_mel_tokens": 30, "diffusion_steps": 3}
 
 
-@pytest.fixture(scope="module")
-def tiny_controller(tiny_model_dir: Path):
-    controller = ctl.EngineController(tiny_model_dir, device="cpu", allow_download=False)
-    controller.start()
-    assert controller.wait_ready(120) == ctl.READY, controller.status()
-    yield controller
-    controller.unload()
-
-
 @pytest.fixture
 def tiny_ctx(tmp_path: Path, tiny_controller) -> AppContext:
     """The app's context on the real engine (the tiny checkpoint), with this test's own folders."""
