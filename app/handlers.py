@@ -296,7 +296,10 @@ class Studio:
 
     # -- generation -------------------------------------------------------------------
     def _validate(self, lang: str, voice_path: str | None, s: TakeSettings
-                  ) -> tuple[Voice, TakeSettings, dict[str, Any]] | Failed:
+                  ) -> tuple[Voice, TakeSettings, dict[str, Any], tuple[str, ...]] | Failed:
+        """(the stored voice, the settings, the engine's options, the uploaded clip's warnings) or
+        Failed. The clip is stored cut to what the model uses, so the engine never sees that a
+        long one was cut: its warnings come from the upload."""
         if not voice_path:
             return Failed(t(lang, "error.no_voice"))
         if not (s.text or "").strip():
@@ -307,7 +310,7 @@ class Studio:
         if bad:
             return Failed(t(lang, "error.invalid_pinyin", words=", ".join(bad)))
         try:
-            voice, _ = self.ctx.voices.add(voice_path)
+            voice, report = self.ctx.voices.add(voice_path)
         except SilentVoiceError:
             return Failed(t(lang, "error.silent_voice"))
         except AudioError as e:
@@ -327,7 +330,7 @@ class Studio:
             options = s.options()
         except InvalidOptionError as e:
             return Failed(t(lang, "error.option", detail=engine_text(lang, str(e))))
-        return voice, s, options
+        return voice, s, options, report.take_warnings
 
     def _own_file(self, path: str) -> bool:
         """True for files in Gradio's upload folder: what clients uploaded and copies of what the
@@ -338,7 +341,7 @@ class Studio:
             return False
 
     def _save(self, lang: str, result: SynthesisResult, voice: Voice, s: TakeSettings, *, kind: str = "take",
-              variant: str | None = None, started: float) -> Finished:
+              variant: str | None = None, started: float, clip_warnings: tuple[str, ...] = ()) -> Finished:
         path = self.ctx.history.reserve_path(s.text, int(result.seed), variant or "")
         result.save_wav(path)
         gen = float(result.timings.get("total", time.perf_counter() - started))
@@ -353,13 +356,13 @@ class Studio:
         self.ctx.history.add(take)
         from .views import take_info
 
+        warnings = tuple(dict.fromkeys((*clip_warnings, *result.warnings)))  # the stored clip repeats some
         info = take_info(lang, seconds=take.seconds, requested=take.requested_seconds, gen=gen, rtf=take.rtf,
                          seed=take.seed, segments=len(result.segments), path=str(path),
-                         is_test_model=take.is_test_model, warnings=tuple(result.warnings))
+                         is_test_model=take.is_test_model, warnings=warnings)
         label = emotion_name(lang, variant) if variant else ""
         segments = [dataclasses.asdict(seg) for seg in result.segments]
-        return Finished(take=take, path=path, info=info, label=label, segments=segments,
-                        warnings=tuple(result.warnings))
+        return Finished(take=take, path=path, info=info, label=label, segments=segments, warnings=warnings)
 
     def generate(self, lang: str, voice_path: str | None, s: TakeSettings, stop: threading.Event | None = None
                  ) -> Iterator[Progress | Chunk | Finished | Failed | Stopped]:
@@ -369,7 +372,7 @@ class Studio:
         if isinstance(checked, Failed):
             yield checked
             return
-        voice, s, options = checked
+        voice, s, options, clip_warnings = checked
         yield Progress(t(lang, "progress.waiting"), 0.0)
         started = time.perf_counter()
         speaker = str(self.ctx.voices.path_of(voice))
@@ -420,7 +423,7 @@ class Studio:
                 else:
                     self._measure(value)
                     yield Progress(t(lang, "progress.saving"), 1.0)
-                    yield self._save(lang, value, voice, s, started=started)
+                    yield self._save(lang, value, voice, s, started=started, clip_warnings=clip_warnings)
         except Exception as e:
             yield Failed(engine_failure(lang, e))
         finally:
@@ -443,7 +446,7 @@ class Studio:
         if isinstance(checked, Failed):
             yield checked
             return
-        voice, s, _ = checked
+        voice, s, _, clip_warnings = checked
         seed = s.seed_value()
         if seed is None:
             seed = secrets.randbelow(2**31)
@@ -477,7 +480,8 @@ class Studio:
                     continue
                 i, label, sv, result, started = item
                 started_label = i + 1
-                yield self._save(lang, result, voice, sv, kind="variant", variant=label, started=started)
+                yield self._save(lang, result, voice, sv, kind="variant", variant=label, started=started,
+                                 clip_warnings=clip_warnings)
         except Exception as e:
             yield Failed(engine_failure(lang, e))
         finally:

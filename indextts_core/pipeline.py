@@ -157,13 +157,6 @@ def _source_key(source: AudioSource) -> str:
         return "path|" + str(source)  # the loader reports the real problem
 
 
-def _voice_warnings(source: AudioSource) -> tuple[str, ...]:
-    """The voice check's warnings, and the note that a long clip is cut (the take is still made)."""
-    report = check_voice(source)
-    cut = (f"The voice clip is {report.duration:.1f} s long; only its first {report.used_seconds:g} s are used.",)
-    return report.warnings + (cut if report.trimmed else ())
-
-
 class IndexTTS2:
     """IndexTTS-2 inference on one device, safe to share between threads.
 
@@ -431,7 +424,7 @@ class IndexTTS2:
         if cached is not None:
             return cached
         dev = self.device
-        warnings = _voice_warnings(source)
+        warnings = check_voice(source).take_warnings
         audio_22k, audio_16k = load_speaker_audio(source)
         with torch.inference_mode():
             features, mask = seamless_features(audio_16k)

@@ -69,6 +69,13 @@ class VoiceReport:
         return self.duration > self.used_seconds + 1e-9
 
     @property
+    def take_warnings(self) -> tuple[str, ...]:
+        """What a take made from this clip carries: the warnings, and that a long clip is cut
+        (the take is still made)."""
+        cut = f"The voice clip is {self.duration:.1f} s long; only its first {self.used_seconds:g} s are used."
+        return self.warnings + ((cut,) if self.trimmed else ())
+
+    @property
     def usable(self) -> bool:
         """False when the model would get nothing useful (silent clip)."""
         return not self.silent

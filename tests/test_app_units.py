@@ -290,6 +290,24 @@ def test_generate_refuses_bad_inputs_with_a_sentence(tiny_ctx: AppContext, lang,
     assert ctx.history.list() == []
 
 
+def test_a_long_clip_cut_to_15_s_is_announced_with_the_take(tiny_ctx: AppContext, tmp_path: Path) -> None:
+    """The library stores the clip cut, so the engine never sees the long one: the take's
+    warnings (the page, /synthesize, variants) carry the upload's."""
+    data, sr = sf.read(SPEAKER, dtype="float32")
+    long = tmp_path / "long.wav"
+    sf.write(long, np.tile(data, int(40 * sr / len(data)) + 1)[: 40 * sr], sr)
+    done = run(Studio(tiny_ctx).generate("en", str(long), TakeSettings(text="hello", **QUICK)))[-1]
+    assert isinstance(done, Finished)
+    assert "The voice clip is 40.0 s long; only its first 15 s are used." in done.warnings
+    assert len(done.warnings) == len(set(done.warnings))
+    assert "40.0 s" in done.info
+    (variant,) = [e for e in run(Studio(tiny_ctx).variants("en", str(long), TakeSettings(text="hi", **QUICK),
+                                                           ["calm"])) if isinstance(e, Finished)]
+    assert any("only its first 15 s" in w for w in variant.warnings)
+    short = run(Studio(tiny_ctx).generate("en", str(SPEAKER), TakeSettings(text="hello", **QUICK)))[-1]
+    assert not any("only its first" in w for w in short.warnings)
+
+
 def test_silent_voice_is_refused(tiny_ctx: AppContext, tmp_path: Path) -> None:
     ctx = tiny_ctx
     silent = tmp_path / "silent.wav"
