@@ -391,6 +391,9 @@ class Studio:
 
         total, announced = 1, 1  # segments in the take, and the one the line has announced (1-based)
         waiting = Progress(t(lang, "progress.waiting"), None)
+        if stop is not None and stop.is_set():  # Stop came while the inputs were checked: no engine turn
+            yield Stopped(t(lang, "stopped"))
+            return
         runner = iter(EngineThread(self.ctx.controller, work))
         try:
             for item in runner:
@@ -464,6 +467,9 @@ class Studio:
 
         waiting = Progress(t(lang, "progress.waiting"), 0.0)
         yield waiting
+        if stop is not None and stop.is_set():
+            yield Stopped(t(lang, "stopped"))
+            return
         runner = iter(EngineThread(self.ctx.controller, work))
         try:
             started_label = 0

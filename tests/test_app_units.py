@@ -413,6 +413,18 @@ def test_stop_switch_ends_the_sessions_takes_with_their_own_stopped_event(ctx: A
         assert isinstance(run(studio.generate("en", str(SPEAKER), TakeSettings(text="next one"), stop))[-1], Finished)
 
 
+def test_a_take_stopped_before_its_engine_turn_takes_none(ctx: AppContext) -> None:
+    studio = Studio(ctx)
+    with ctx.controller.session() as tts:
+        tts.made.clear()
+    with studio.stops.running("page") as stop:
+        stop.set()
+        events = run(studio.generate("en", str(SPEAKER), TakeSettings(text="never made"), stop))
+        variants = run(studio.variants("en", str(SPEAKER), TakeSettings(text="never made"), ["calm"], stop))
+    assert isinstance(events[-1], Stopped) and isinstance(variants[-1], Stopped)
+    assert tts.made == [] and ctx.history.list() == []
+
+
 def test_stop_switch_counts_per_session() -> None:
     switch = StopSwitch()
     with switch.running("s") as a, switch.running("s") as b, switch.running("t") as c:
