@@ -148,6 +148,10 @@ HEARTBEAT = object()
 HEARTBEAT_S = 0.25
 
 
+class StopRequested(Exception):
+    """Raised by :class:`EngineThread`'s items once the user's ``stop`` event is set."""
+
+
 class EngineThread:
     """Runs one piece of streaming engine work on its own worker thread.
 
@@ -158,21 +162,33 @@ class EngineThread:
     consumer (Stop, a closed tab, an API client's cancel) only raises a flag and returns at
     once: the worker finishes the item being computed, closes the engine's stream and computes
     nothing more, so the next take waits at most for that one segment.
+
+    ``stop`` (the page's Stop, :class:`StopSwitch`): once set, the worker takes no further turn
+    (none at all when it was set before the first) and iterating raises :class:`StopRequested`
+    within a heartbeat, so the consumer can still send its own last frame.
     """
 
-    def __init__(self, controller: ctl.EngineController, work: Callable[[IndexTTS2], Iterable[Any]]) -> None:
+    def __init__(self, controller: ctl.EngineController, work: Callable[[IndexTTS2], Iterable[Any]],
+                 stop: threading.Event | None = None) -> None:
         self._queue: queue.Queue = queue.Queue()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the consumer is gone
+        self._user_stop = stop or threading.Event()
         self._thread = threading.Thread(target=self._work, args=(controller, work), name="engine-run",
                                         daemon=True)
         self._thread.start()
 
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._user_stop.is_set()
+
     def _work(self, controller: ctl.EngineController, work: Callable[[IndexTTS2], Iterable[Any]]) -> None:
+        if self._stopping():
+            self._queue.put(("stopped", None))
+            return
         turns = controller.turns(work)
         try:
             for item in turns:
                 self._queue.put(("item", item))
-                if self._stop.is_set():
+                if self._stopping():
                     log.info("stopped: the rest of the work is dropped")
                     self._queue.put(("stopped", None))
                     return
@@ -190,6 +206,8 @@ class EngineThread:
         """
         try:
             while True:
+                if self._user_stop.is_set():
+                    raise StopRequested
                 try:
                     kind, value = self._queue.get(timeout=HEARTBEAT_S)
                 except queue.Empty:
@@ -391,15 +409,9 @@ class Studio:
 
         total, announced = 1, 1  # segments in the take, and the one the line has announced (1-based)
         waiting = Progress(t(lang, "progress.waiting"), None)
-        if stop is not None and stop.is_set():  # Stop came while the inputs were checked: no engine turn
-            yield Stopped(t(lang, "stopped"))
-            return
-        runner = iter(EngineThread(self.ctx.controller, work))
+        runner = iter(EngineThread(self.ctx.controller, work, stop))
         try:
             for item in runner:
-                if stop is not None and stop.is_set():
-                    yield Stopped(t(lang, "stopped"))
-                    return
                 if item is HEARTBEAT:
                     # The engine's last event may still be the finished segment's, after the next
                     # one was announced: the line never goes back to it.
@@ -427,6 +439,8 @@ class Studio:
                     self._measure(value)
                     yield Progress(t(lang, "progress.saving"), 1.0)
                     yield self._save(lang, value, voice, s, started=started, clip_warnings=clip_warnings)
+        except StopRequested:
+            yield Stopped(t(lang, "stopped"))
         except Exception as e:
             yield Failed(engine_failure(lang, e))
         finally:
@@ -467,16 +481,10 @@ class Studio:
 
         waiting = Progress(t(lang, "progress.waiting"), 0.0)
         yield waiting
-        if stop is not None and stop.is_set():
-            yield Stopped(t(lang, "stopped"))
-            return
-        runner = iter(EngineThread(self.ctx.controller, work))
+        runner = iter(EngineThread(self.ctx.controller, work, stop))
         try:
             started_label = 0
             for item in runner:
-                if stop is not None and stop.is_set():
-                    yield Stopped(t(lang, "stopped"))
-                    return
                 if item is HEARTBEAT or item is None:
                     if started_label < len(labels):
                         name = emotion_name(lang, labels[started_label])
@@ -488,6 +496,8 @@ class Studio:
                 started_label = i + 1
                 yield self._save(lang, result, voice, sv, kind="variant", variant=label, started=started,
                                  clip_warnings=clip_warnings)
+        except StopRequested:
+            yield Stopped(t(lang, "stopped"))
         except Exception as e:
             yield Failed(engine_failure(lang, e))
         finally:
@@ -522,5 +532,5 @@ def random_seed() -> int:
     return secrets.randbelow(2**31)
 
 
-__all__ = ["AppContext", "Chunk", "EngineThread", "Failed", "Finished", "Progress", "StopSwitch", "Stopped", "Studio",
-           "random_seed"]
+__all__ = ["AppContext", "Chunk", "EngineThread", "Failed", "Finished", "Progress", "StopRequested", "StopSwitch",
+           "Stopped", "Studio", "random_seed"]
