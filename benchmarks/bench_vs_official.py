@@ -91,7 +91,9 @@ def main() -> None:
     args = ap.parse_args()
     args.model_dir = str(Path(args.model_dir).resolve())
     args.voice = str(Path(args.voice).resolve())
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    # The official runner finds its work tree through INDEXTTS_REF_ROOT, as --ref-root names it.
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
+           "INDEXTTS_REF_ROOT": str(Path(args.ref_root).expanduser())}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         theirs = official(args, env, work)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
+from .memory import release_pages
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,9 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
     """Replace every ``X.weight_g`` / ``X.weight_v`` pair by ``X.weight = g * v / ||v||``.
 
     The norm runs over all dimensions but 0, as ``torch.nn.utils.weight_norm(dim=0)``
-    computes it, so the folded weight is bit-identical to the one the reference uses.
+    computes it, so the folded weight is bit-identical to the one the reference uses. The
+    pairs' pages, read once for the fold, are given back (the file stays mapped for the
+    weights used as they are, and would keep them resident otherwise).
     """
     out: StateDict = {}
     for key, value in sd.items():
@@ -95,6 +98,7 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
             if g is None:
                 raise CheckpointError(f"{key} has no matching weight_g")
             out[base] = torch._weight_norm(value.float(), g.float(), 0).to(value.dtype)
+            release_pages((value, g))
         else:
             out[key] = value
     return out

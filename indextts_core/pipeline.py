@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from . import layout
 from .audio import MelSpectrogram, load_emotion_audio, load_speaker_audio, seamless_features
@@ -45,6 +45,7 @@ from .emotion_text import QwenEmotion
 from .errors import InvalidOptionError
 from .files import sha256_file
 from .generate import generate, max_codes
+from .memory import release_weight_pages
 from .models.bigvgan import BigVGAN, load_bigvgan
 from .models.campplus import CAMPPlus, campplus_features, load_campplus
 from .models.codec import SemanticCodec, load_semantic_codec
@@ -85,6 +86,16 @@ class Models:
     vocoder: BigVGAN
     spk_matrix: Tensor  # (73, 192) reference speakers' CAMPPlus styles
     emo_matrix: Tensor  # (73, 1280) their emotion vectors
+
+    def voice_modules(self) -> list[nn.Module]:
+        """The networks only a new voice or emotion clip runs (w2v-BERT, CAMPPlus, the conditioners)."""
+        g = self.gpt
+        return [self.w2vbert, self.campplus, g.conditioning_encoder, g.perceiver_encoder,
+                g.emo_conditioning_encoder, g.emo_perceiver_encoder]
+
+    def segment_modules(self) -> list[nn.Module]:
+        """The networks every segment runs (the conditioners' pages are not resident then)."""
+        return [self.gpt, self.codec, self.s2mel, self.vocoder]
 
 
 @dataclass(frozen=True)
@@ -170,7 +181,8 @@ class IndexTTS2:
 
     def __init__(self, config: IndexTTSConfig, models: Models, text: TextFrontend, *,
                  device: torch.device, dtype: torch.dtype, model_dir: Path | None = None,
-                 emotion_model: QwenEmotion | None = None, download: bool = False):
+                 emotion_model: QwenEmotion | None = None, download: bool = False,
+                 release_idle_weights: bool = True):
         self.config = config
         self.models = models
         self.text = text
@@ -181,6 +193,9 @@ class IndexTTS2:
         self.sample_rate = SAMPLE_RATE
         self._emotion_model = emotion_model
         self._download = download  # may fetch the optional emotion-from-text model on first use
+        # Memory-mapped CPU weights: a phase's pages are given back before the other phase runs
+        # (indextts_core.memory), so the peak is the larger phase, not the sum of both.
+        self._release_pages = release_idle_weights and device.type == "cpu"
         self._mel = MelSpectrogram(config.s2mel.preprocess_params)
         self._voices: OrderedDict[str, VoiceFeatures] = OrderedDict()
         self._emotion_clips: OrderedDict[str, Tensor] = OrderedDict()  # emotion vectors by clip
@@ -191,13 +206,18 @@ class IndexTTS2:
     @classmethod
     def from_pretrained(cls, model_dir: str | Path | None = None, *, device: str | torch.device = "auto",
                         dtype: str | torch.dtype | None = None, download: bool = True,
-                        progress: Callable | None = None, text: TextFrontend | None = None) -> IndexTTS2:
+                        progress: Callable | None = None, text: TextFrontend | None = None,
+                        release_idle_weights: bool = True) -> IndexTTS2:
         """Load a checkpoint folder in the official layout, downloading missing files first.
 
         ``model_dir=None`` is :func:`indextts_core.model_folder.default_model_dir`. ``dtype`` sets
         the GPT and its conditioners (``None``/``"auto"``: float16 on GPUs, float32 on the CPU);
         the encoders, s2mel and the vocoder always run in float32, as in the reference.
         ``text``: a front end of this folder to share (an application's previews), else a new one.
+        ``release_idle_weights`` (CPU): give the pages of the voice-feature networks back to the
+        system once a voice is read, and the segment networks' pages while a new voice is read;
+        they come back from the page cache when next used (full size: peak RSS about 4.5 GiB
+        instead of 7). ``False`` keeps every page that was ever read.
         """
         from .download import ensure_model
         from .model_folder import default_model_dir
@@ -220,7 +240,7 @@ class IndexTTS2:
         text = TextFrontend.from_model_dir(model_dir) if text is None else text
         qwen = QwenEmotion(model_dir / cfg.qwen_emo_path, device=dev)
         return cls(cfg, models, text, device=dev, dtype=gpt_dtype, model_dir=model_dir, emotion_model=qwen,
-                   download=download)
+                   download=download, release_idle_weights=release_idle_weights)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -324,6 +344,7 @@ class IndexTTS2:
             voice = self._voice(models, speaker, recorder)
         with timer("emotion"):
             emo = self._emotion(models, options.emotion, text, speaker, voice, seed, recorder)
+            self._release(models.voice_modules())
         take = _Take(models, voice, emo, options, targets, limit, timer, recorder, tracker)
 
         gap = np.zeros(targets.gap_samples, dtype=np.float32)
@@ -425,10 +446,12 @@ class IndexTTS2:
             return cached
         dev = self.device
         warnings = check_voice(source).take_warnings
+        self._release(m.segment_modules())
         audio_22k, audio_16k = load_speaker_audio(source)
         with torch.inference_mode():
             features, mask = seamless_features(audio_16k)
             cond_emb = m.w2vbert(features.to(dev), mask.to(dev))
+            self._release([m.w2vbert])  # the largest encoder: its pages go before the conditioners' come
             codes, s_ref = m.codec.quantize(cond_emb)
             ref_mel = self._mel(audio_22k.to(dev).float())
             feat = campplus_features(audio_16k.to(dev))
@@ -454,14 +477,21 @@ class IndexTTS2:
         if cached is not None:
             return cached
         audio = load_emotion_audio(source)
+        self._release(m.segment_modules())
         with torch.inference_mode():
             features, mask = seamless_features(audio)
             cond_emb = m.w2vbert(features.to(self.device), mask.to(self.device))
+            self._release([m.w2vbert])
             emovec = m.gpt.get_emovec(cond_emb.to(self.dtype))
         if recorder.enabled:
             recorder.emotion_clip(EmotionClipStages(audio_16k=audio, features=features, mask=mask, w2v=cond_emb))
         self._remember(self._emotion_clips, key, emovec)
         return emovec
+
+    def _release(self, modules: list[nn.Module]) -> None:
+        if self._release_pages:
+            released = release_weight_pages(modules)
+            log.debug("gave back %.2f GiB of weight pages", released / 2**30)
 
     def _cached(self, cache: OrderedDict, key: str):
         with self._cache_lock:
