@@ -401,7 +401,8 @@ class Studio:
             latest[0] = p
 
         def work(tts: IndexTTS2) -> Iterator[tuple[str, Any]]:
-            yield "total", len(tts.preview_text(s.text, segment_tokens=options.segment_tokens).segments) or 1
+            seg = tts.preview_text(s.text, options.segment_tokens, options.quick_streaming_tokens).segments
+            yield "total", len(seg) or 1
             stream = tts.stream(s.text, speaker, options, progress=on_progress)
             for chunk in stream:
                 yield "chunk", chunk

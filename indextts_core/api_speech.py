@@ -77,8 +77,9 @@ class SpeechRequest(BaseModel):
     sample_rate: int | None = Field(None, description=f"output rate, one of {OUTPUT_RATES} (default: 24000 for "
                                                       "pcm, 48000 for opus, else the model's 22050)")
     options: dict[str, Any] | None = Field(
-        None, description="any other SynthesisOptions field in its JSON form: sampling, segment_tokens, gap_ms, "
-                          "diffusion_steps, cfg_rate, duration (e.g. {\"mode\": \"tokens\", \"value\": 200})")
+        None, description="any other SynthesisOptions field in its JSON form: sampling, segment_tokens, "
+                          "quick_streaming_tokens, gap_ms, diffusion_steps, cfg_rate, duration "
+                          "(e.g. {\"mode\": \"tokens\", \"value\": 200})")
 
 
 VoiceLookup = Callable[[str], Any]  # saved-voice name -> an object with .clip and .emotion

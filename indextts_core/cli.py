@@ -131,6 +131,7 @@ def _options_from_args(args: argparse.Namespace):
 
     given = {"emotion": _emotion_from_args(args), "duration": _duration_from_args(args),
              "sampling": _sampling_from_args(args), "seed": args.seed, "segment_tokens": args.segment_tokens,
+             "quick_streaming_tokens": args.quick_streaming_tokens,
              "gap_ms": args.gap_ms, "diffusion_steps": args.diffusion_steps, "cfg_rate": args.guidance}
     return SynthesisOptions(**{k: v for k, v in given.items() if v is not None})
 
@@ -221,6 +222,8 @@ def _add_decoding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", metavar="S", type=int, help="makes the take reproducible")
     g = p.add_argument_group("segments and sampler")
     g.add_argument("--segment-tokens", metavar="N", type=int, help="most text tokens per segment (120)")
+    g.add_argument("--quick-streaming-tokens", metavar="N", type=int,
+                   help="keep the first segments short until N text tokens are read: earlier first audio (0)")
     g.add_argument("--gap-ms", metavar="MS", type=float, help="silence between segments (200)")
     g.add_argument("--diffusion-steps", type=int, help="flow-matching steps (25)")
     g.add_argument("--guidance", type=float, help="classifier-free guidance rate (0.7)")

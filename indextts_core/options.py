@@ -31,6 +31,7 @@ MAX_TARGET_SECONDS = 600.0
 MAX_SEED = 2**63 - 1_000_000  # noise seeds count up from it (see indextts_core.seeds)
 SEGMENT_TOKENS_RANGE = (1, 600)  # a model may allow fewer (its config's max_text_tokens)
 GAP_MS_RANGE = (0.0, 5000.0)
+QUICK_STREAMING_TOKENS_RANGE = (0, 100_000)
 DIFFUSION_STEPS_RANGE = (1, 200)
 CFG_RATE_RANGE = (0.0, 3.0)
 
@@ -210,7 +211,10 @@ class SynthesisOptions:
     engine lives in this module) and round-trips through JSON (:meth:`to_dict` / :meth:`from_dict`).
 
     ``seed=None`` draws a fresh seed per take; the result reports the one used.
-    ``segment_tokens``: most text tokens per segment; ``gap_ms``: silence between segments;
+    ``segment_tokens``: most text tokens per segment; ``quick_streaming_tokens`` (0: off): the
+    first segments stay short (at most half of ``segment_tokens``) until this many text tokens
+    have been read, so a stream's first audio comes sooner (the reference's streaming option);
+    ``gap_ms``: silence between segments;
     ``diffusion_steps`` and ``cfg_rate`` (guidance): the flow-matching sampler.
     """
 
@@ -219,6 +223,7 @@ class SynthesisOptions:
     sampling: Sampling = Sampling()
     seed: int | None = None
     segment_tokens: int = 120
+    quick_streaming_tokens: int = 0
     gap_ms: float = 200.0
     diffusion_steps: int = 25
     cfg_rate: float = 0.7
@@ -232,6 +237,9 @@ class SynthesisOptions:
         lo, hi = SEGMENT_TOKENS_RANGE
         _check(_whole(self.segment_tokens) and lo <= self.segment_tokens <= hi,
                f"segment_tokens (tokens per segment) must be a whole number {lo}..{hi}, got {self.segment_tokens!r}")
+        lo, hi = QUICK_STREAMING_TOKENS_RANGE
+        _check(_whole(self.quick_streaming_tokens) and lo <= self.quick_streaming_tokens <= hi,
+               f"quick_streaming_tokens must be a whole number {lo}..{hi}, got {self.quick_streaming_tokens!r}")
         lo, hi = GAP_MS_RANGE
         _check(_finite(self.gap_ms) and not isinstance(self.gap_ms, bool) and lo <= self.gap_ms <= hi,
                f"gap_ms (the gap between segments) must be {lo:g}..{hi:g} ms, got {self.gap_ms!r}")
@@ -258,7 +266,8 @@ class SynthesisOptions:
                         "text_max_tokens": emo.text_max_tokens},
             "duration": {"mode": self.duration.mode, "value": self.duration.value},
             "sampling": {f.name: getattr(self.sampling, f.name) for f in fields(Sampling)},
-            "seed": self.seed, "segment_tokens": self.segment_tokens, "gap_ms": self.gap_ms,
+            "seed": self.seed, "segment_tokens": self.segment_tokens,
+            "quick_streaming_tokens": self.quick_streaming_tokens, "gap_ms": self.gap_ms,
             "diffusion_steps": self.diffusion_steps, "cfg_rate": self.cfg_rate,
         }
 

@@ -244,10 +244,10 @@ class IndexTTS2:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def preview_text(self, text: str, segment_tokens: int = 120) -> TextPreview:
+    def preview_text(self, text: str, segment_tokens: int = 120, quick_streaming_tokens: int = 0) -> TextPreview:
         """How ``text`` will be read: normalised text, BPE pieces and ids, segments."""
         self._check_segment_tokens(segment_tokens)
-        return self.text.preview(text, segment_tokens)
+        return self.text.preview(text, segment_tokens, quick_streaming_tokens)
 
     def analyze_emotion_text(self, text: str, max_tokens: int | None = None) -> dict[str, float]:
         """The 8 emotion intensities the Qwen emotion model reads from ``text``."""
@@ -329,7 +329,7 @@ class IndexTTS2:
         start = time.perf_counter()
 
         with timer("text"):
-            preview = self.text.preview(text, options.segment_tokens)
+            preview = self.text.preview(text, options.segment_tokens, options.quick_streaming_tokens)
         recorder.begin(len(preview.segments), models)
         limit = min(sampling.max_mel_tokens, max_codes(models.gpt))
         if limit < sampling.max_mel_tokens:

@@ -41,6 +41,7 @@ def test_writes_a_wav_of_the_requested_length(base, tmp_path, capsys):
     (["--greedy", "--beams", "3"], "drop --beams"),
     (["--temperature", "0"], "temperature"),
     (["--segment-tokens", "0"], "tokens per segment"),
+    (["--quick-streaming-tokens", "-3"], "quick_streaming_tokens"),
 ])
 def test_conflicting_or_bad_options(base, capsys, extra, message):
     assert main([*base, "--text", "你好。", *extra]) == 2

@@ -20,7 +20,7 @@ def test_defaults_are_the_reference_settings():
 @pytest.mark.parametrize("options", [
     SynthesisOptions(),
     SynthesisOptions(emotion=Emotion.from_label("sad", 0.8), duration=Duration.seconds(3.5), seed=7,
-                     segment_tokens=60, gap_ms=150, diffusion_steps=10, cfg_rate=0.5),
+                     segment_tokens=60, quick_streaming_tokens=40, gap_ms=150, diffusion_steps=10, cfg_rate=0.5),
     SynthesisOptions(emotion=Emotion.from_audio("clips/angry.wav", 0.6), duration=Duration.speed(1.25),
                      sampling=Sampling.greedy(max_mel_tokens=300)),
     SynthesisOptions(emotion=Emotion.from_text("a little sad", 0.7, max_tokens=16, use_random=True),
@@ -45,6 +45,7 @@ def test_frozen_and_replace_validates():
 @pytest.mark.parametrize(("field", "value"), [
     ("seed", -1), ("seed", MAX_SEED + 1), ("seed", 1.5), ("seed", True),
     ("segment_tokens", 0), ("segment_tokens", 601), ("segment_tokens", 12.0),
+    ("quick_streaming_tokens", -1), ("quick_streaming_tokens", 2.5), ("quick_streaming_tokens", None),
     ("gap_ms", -1), ("gap_ms", 5001), ("gap_ms", float("nan")), ("gap_ms", "200"),
     ("diffusion_steps", 0), ("diffusion_steps", 201),
     ("cfg_rate", -0.1), ("cfg_rate", 3.5),

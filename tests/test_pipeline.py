@@ -282,3 +282,14 @@ def test_bad_voice_arguments_are_clear_errors(tts: IndexTTS2):
         tts.synthesize(None, VOICE)  # type: ignore[arg-type]
     with pytest.raises(AudioError, match="NaN"):
         tts.synthesize(SHORT, (22050, np.full(22050, np.nan, dtype=np.float32)))
+
+
+def test_quick_streaming_keeps_the_first_segments_short(tts: IndexTTS2):
+    text = "今天天气很好。我们一起去公园散步吧。然后去湖边吃午饭。我们可以聊一会儿天。"
+    packed = tts.preview_text(text, segment_tokens=20)
+    quick = tts.preview_text(text, segment_tokens=20, quick_streaming_tokens=30)
+    assert len(quick.segments[0]) < len(packed.segments[0])
+    assert [p for s in quick.segments for p in s] == [p for s in packed.segments for p in s]  # cut elsewhere
+    options = Options(segment_tokens=20, quick_streaming_tokens=30, sampling=FAST, seed=7)
+    first = next(iter(tts.stream(text, VOICE, options)))
+    assert first.info.num_tokens == len(quick.segments[0]) and not first.is_last

@@ -174,14 +174,15 @@ class TextFrontend:
         """BPE pieces, reference semantics (``""`` → ``[]``)."""
         return self._pieces(self._expand(text), None)
 
-    def segment(self, pieces: list[str], max_tokens: int = 120) -> list[list[str]]:
-        """Segments of at most ``max_tokens`` pieces, cut where the reference cuts."""
-        return split_segments(pieces, max_tokens)
+    def segment(self, pieces: list[str], max_tokens: int = 120, quick_streaming_tokens: int = 0) -> list[list[str]]:
+        """Segments of at most ``max_tokens`` pieces, cut where the reference cuts (see
+        :func:`~indextts_core.text.tokenizer.split_segments` for ``quick_streaming_tokens``)."""
+        return split_segments(pieces, max_tokens, quick_streaming_tokens)
 
     def to_ids(self, pieces: list[str]) -> list[int]:
         return self.bpe.to_ids(pieces)
 
-    def preview(self, text: str, max_tokens: int = 120) -> TextPreview:
+    def preview(self, text: str, max_tokens: int = 120, quick_streaming_tokens: int = 0) -> TextPreview:
         """Everything the UI shows about a text; :class:`TextError` if there is nothing to read."""
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise InvalidOptionError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
@@ -201,7 +202,7 @@ class TextFrontend:
             raise TextError("Nothing is left to read after normalisation: the text has no letters, "
                             "characters or numbers the model can say.")
         ids = self.to_ids(pieces)
-        segments = self.segment(pieces, max_tokens)
+        segments = self.segment(pieces, max_tokens, quick_streaming_tokens)
         unk = self.bpe.unk_id
         unknown = list(dict.fromkeys(p for p, i in zip(pieces, ids, strict=True) if i == unk))
         if not any(i != unk and any(c.isalnum() for c in p) for p, i in zip(pieces, ids, strict=True)):

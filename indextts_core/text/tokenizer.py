@@ -132,6 +132,10 @@ def split_segments(pieces: list[str], max_tokens: int = 120,
     it has more than 2 pieces); as soon as it holds a comma it is re-split at commas, and likewise
     at hyphens; a run longer than ``max_tokens`` without a cut is chopped every ``max_tokens``. Then
     neighbours are packed (see :func:`_pack`). The reference's quote duplication is kept.
+
+    ``quick_streaming_tokens`` (the reference's streaming option): no packing beyond half of
+    ``max_tokens`` until more than this many pieces have been read, so the first segments stay
+    short and a stream's first audio comes early; 0 packs as usual.
     """
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InvalidOptionError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
