@@ -89,6 +89,7 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
     weights used as they are, and would keep them resident otherwise).
     """
     out: StateDict = {}
+    folded: list[torch.Tensor] = []
     for key, value in sd.items():
         if key.endswith(".weight_g") or key == "weight_g":
             continue
@@ -98,9 +99,10 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
             if g is None:
                 raise CheckpointError(f"{key} has no matching weight_g")
             out[base] = torch._weight_norm(value.float(), g.float(), 0).to(value.dtype)
-            release_pages((value, g))
+            folded += (value, g)
         else:
             out[key] = value
+    release_pages(folded)
     return out
 
 

@@ -65,7 +65,8 @@ def _cmd_text(args: argparse.Namespace) -> int:
 
     frontend = TextFrontend.from_model_dir(args.model_dir or default_model_dir(), dictionary=dictionary)
     text = sys.stdin.read() if args.text == "-" else args.text
-    print(json.dumps(frontend.preview(text, args.segment_tokens).to_dict(), ensure_ascii=False))
+    preview = frontend.preview(text, args.segment_tokens, args.quick_streaming_tokens)
+    print(json.dumps(preview.to_dict(), ensure_ascii=False))
     return 0
 
 
@@ -431,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", help="the text ('-' reads it from stdin)")
     p.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
     p.add_argument("--segment-tokens", type=int, default=120, help="most BPE tokens per segment")
+    p.add_argument("--quick-streaming-tokens", metavar="N", type=int, default=0,
+                   help="the segments synth --quick-streaming-tokens N makes")
     p.add_argument("--dictionary", help="pronunciation dictionary (YAML, JSON or TSV)")
     p.set_defaults(func=_cmd_text)
 

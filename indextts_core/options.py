@@ -211,9 +211,10 @@ class SynthesisOptions:
     engine lives in this module) and round-trips through JSON (:meth:`to_dict` / :meth:`from_dict`).
 
     ``seed=None`` draws a fresh seed per take; the result reports the one used.
-    ``segment_tokens``: most text tokens per segment; ``quick_streaming_tokens`` (0: off): the
-    first segments stay short (at most half of ``segment_tokens``) until this many text tokens
-    have been read, so a stream's first audio comes sooner (the reference's streaming option);
+    ``segment_tokens``: most text tokens per segment; ``quick_streaming_tokens`` (0: off): no
+    sentences are packed into a segment beyond half of ``segment_tokens`` until this many text
+    tokens have been read, so the first segments are short and a stream's first audio comes
+    sooner (the reference's streaming option);
     ``gap_ms``: silence between segments;
     ``diffusion_steps`` and ``cfg_rate`` (guidance): the flow-matching sampler.
     """

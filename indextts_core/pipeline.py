@@ -214,10 +214,12 @@ class IndexTTS2:
         the GPT and its conditioners (``None``/``"auto"``: float16 on GPUs, float32 on the CPU);
         the encoders, s2mel and the vocoder always run in float32, as in the reference.
         ``text``: a front end of this folder to share (an application's previews), else a new one.
-        ``release_idle_weights`` (CPU): give the pages of the voice-feature networks back to the
-        system once a voice is read, and the segment networks' pages while a new voice is read;
-        they come back from the page cache when next used (full size: peak RSS about 4.5 GiB
-        instead of 7). ``False`` keeps every page that was ever read.
+        ``release_idle_weights`` (CPU, Linux): give the pages of the voice-feature networks back
+        to the system once a voice is read, and the segment networks' pages while a new voice is
+        read; they come back from the page cache when next used (full size: peak RSS about
+        3.5 GiB instead of 7). Takes running at once on several threads may read back each
+        other's pages (time, not results). ``False`` keeps every page a take has read (the
+        weight-norm pairs folded at load are given back either way: they are never read again).
         """
         from .download import ensure_model
         from .model_folder import default_model_dir

@@ -85,7 +85,8 @@ class FakeEngineForTests:
         return engine
 
     # -- text ---------------------------------------------------------------------------
-    def preview_text(self, text: str, segment_tokens: int = 120) -> FakePreview:
+    def preview_text(self, text: str, segment_tokens: int = 120, quick_streaming_tokens: int = 0) -> FakePreview:
+        # Cut by count only: the fake has no sentences to keep short (quick_streaming_tokens).
         if not text or not text.strip():
             raise TextError("The text is empty; type something to speak.")
         normalized = re.sub(r"\s+", " ", text.strip())

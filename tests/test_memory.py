@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import sys
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from indextts_core import Duration, IndexTTS2, Sampling, SynthesisOptions
+from indextts_core.checkpoint import fold_weight_norm
 from indextts_core.memory import release_pages, release_weight_pages, resident_file_pages
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="page release is Linux-only")
@@ -18,17 +20,41 @@ QUICK = SynthesisOptions(sampling=Sampling(do_sample=False, num_beams=1, max_mel
                          duration=Duration.tokens(12), diffusion_steps=3, seed=3)
 
 
+PAGE = mmap.PAGESIZE
+
+
+def mapped(tmp_path, name: str, **tensors: torch.Tensor) -> dict[str, torch.Tensor]:
+    torch.save(tensors, tmp_path / name)
+    return torch.load(tmp_path / name, mmap=True, weights_only=True)
+
+
 def test_file_backed_pages_are_dropped_and_read_back_unchanged(tmp_path):
-    path = tmp_path / "w.pth"
-    torch.save({"w": torch.randn(64 * 1024)}, path)  # 256 KiB: 64 pages
-    w = torch.load(path, mmap=True, weights_only=True)["w"]
+    w = mapped(tmp_path, "w.pth", w=torch.randn(64 * PAGE // 4))["w"]  # 64 pages
     expected = w.clone()
     float(w.sum())  # read every page
-    assert resident_file_pages([w]) >= 60 * 4096
-    assert release_pages([w]) >= 60 * 4096
+    assert resident_file_pages([w]) >= 60 * PAGE
+    assert release_pages([w]) >= 60 * PAGE
     assert resident_file_pages([w]) == 0
     assert torch.equal(w, expected)  # read again from the file
     assert resident_file_pages([w]) > 0
+
+
+def test_a_weight_written_after_mapping_keeps_its_pages(tmp_path):
+    w = mapped(tmp_path, "w.pth", w=torch.zeros(16 * PAGE // 4))["w"]
+    float(w.sum())
+    w[5 * PAGE // 4] = 7.0  # copy-on-write: this page now differs from the file
+    assert release_pages([w]) == 0
+    assert float(w[5 * PAGE // 4]) == 7.0 and float(w.sum()) == 7.0
+
+
+def test_weight_norm_pairs_are_given_back_once_folded(tmp_path):
+    sd = mapped(tmp_path, "wn.pth", **{"conv.weight_v": torch.randn(64, 16, PAGE // 16),
+                                       "conv.weight_g": torch.rand(64, 1, 1), "conv.bias": torch.randn(64)})
+    folded = fold_weight_norm(sd)
+    assert set(folded) == {"conv.weight", "conv.bias"}
+    assert resident_file_pages([sd["conv.weight_v"]]) == 0  # read for the fold, then given back
+    expected = torch._weight_norm(sd["conv.weight_v"].clone(), sd["conv.weight_g"].clone(), 0)
+    assert torch.equal(folded["conv.weight"], expected)
 
 
 def test_anonymous_memory_is_never_touched():

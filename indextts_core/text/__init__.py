@@ -29,7 +29,7 @@ from .pinyin import (
     invalid_pinyin,
     model_form,
 )
-from .tokenizer import BpeModel, split_cjk, split_segments
+from .tokenizer import BpeModel, check_quick_streaming_tokens, split_cjk, split_segments
 
 MAX_TEXT_CHARS = 20_000
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -186,6 +186,7 @@ class TextFrontend:
         """Everything the UI shows about a text; :class:`TextError` if there is nothing to read."""
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise InvalidOptionError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
+        check_quick_streaming_tokens(quick_streaming_tokens)
         text = _check_text(text)
         if not text.strip():
             raise TextError("The text is empty: type something for the voice to say.")

@@ -124,6 +124,11 @@ def _pack(segments: list[list[str]], max_tokens: int, quick_streaming_tokens: in
     return packed
 
 
+def check_quick_streaming_tokens(n: object) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise InvalidOptionError(f"quick_streaming_tokens must be a whole number >= 0, got {n!r}")
+
+
 def split_segments(pieces: list[str], max_tokens: int = 120,
                    quick_streaming_tokens: int = 0) -> list[list[str]]:
     """Cut ``pieces`` into segments of at most ``max_tokens``, exactly as the reference does.
@@ -139,10 +144,7 @@ def split_segments(pieces: list[str], max_tokens: int = 120,
     """
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InvalidOptionError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
-    if isinstance(quick_streaming_tokens, bool) or not isinstance(quick_streaming_tokens, int) \
-            or quick_streaming_tokens < 0:
-        raise InvalidOptionError(
-            f"quick_streaming_tokens must be a whole number >= 0, got {quick_streaming_tokens!r}")
+    check_quick_streaming_tokens(quick_streaming_tokens)
     if not pieces:
         return []
     return _split_at(list(pieces), SENTENCE_ENDS, max_tokens, quick_streaming_tokens)
