@@ -23,6 +23,7 @@ from .memory import release_pages
 log = logging.getLogger(__name__)
 
 StateDict = dict[str, torch.Tensor]
+_FOLD_BATCH_BYTES = 32 << 20
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
@@ -100,6 +101,10 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
                 raise CheckpointError(f"{key} has no matching weight_g")
             out[base] = torch._weight_norm(value.float(), g.float(), 0).to(value.dtype)
             folded += (value, g)
+            # In batches: one /proc read per batch, and the sources never all resident at once.
+            if sum(t.numel() * t.element_size() for t in folded) > _FOLD_BATCH_BYTES:
+                release_pages(folded)
+                folded = []
         else:
             out[key] = value
     release_pages(folded)
