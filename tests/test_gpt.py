@@ -202,6 +202,9 @@ def test_loader_uses_pe_from_file_and_dtype(small_state, tmp_path, base_cfg):
     torch.save(sd, path)
     m = load_small(path, base_cfg, torch.bfloat16)
     assert m.emo_layer.weight.dtype == torch.bfloat16
+    # bf16 on the CPU: GPT-2's (in, out) weights hold the file's values, stored as (out, in)
+    w = m.gpt.h[0].attn.c_attn.weight
+    assert w.stride() == (1, w.shape[0]) and torch.equal(w, sd["gpt.h.0.attn.c_attn.weight"].to(torch.bfloat16))
     # the file's (random) table wins over the sinusoid the module would compute
     assert torch.equal(m.conditioning_encoder.embed.pos_enc.pe,
                        sd["conditioning_encoder.embed.pos_enc.pe"].to(torch.bfloat16))

@@ -345,4 +345,10 @@ def load_gpt(model_dir: str | Path, cfg: IndexTTSConfig, *, device: str | torch.
     model = build_empty(lambda: UnifiedVoice(cfg.gpt), device=device, dtype=dtype)
     optional = [k for k in model.state_dict() if k.endswith("pos_enc.pe")]
     load_into(model, sd, file=path, optional=optional)
+    if dtype == torch.bfloat16 and torch.device(device).type == "cpu":
+        # oneDNN's bfloat16 products read W row by row as (out, in) about 1.6x faster than as
+        # (in, out) (measured with AVX-512 BF16): the same values, stored transposed in memory.
+        for m in model.modules():
+            if isinstance(m, InOutLinear):
+                m.weight = nn.Parameter(m.weight.t().contiguous().t())
     return model.eval().requires_grad_(False)
