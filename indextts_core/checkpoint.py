@@ -23,8 +23,8 @@ from .memory import release_pages
 log = logging.getLogger(__name__)
 
 StateDict = dict[str, torch.Tensor]
-_FOLD_BATCH_BYTES = 32 << 20
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
+_FOLD_BATCH_BYTES = 32 << 20  # weight-norm sources given back together after folding
 
 
 def read_state_dict(path: str | Path, keep: Callable[[str], bool] | None = None) -> StateDict:
@@ -91,6 +91,7 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
     """
     out: StateDict = {}
     folded: list[torch.Tensor] = []
+    folded_bytes = 0
     for key, value in sd.items():
         if key.endswith(".weight_g") or key == "weight_g":
             continue
@@ -101,10 +102,11 @@ def fold_weight_norm(sd: Mapping[str, torch.Tensor]) -> StateDict:
                 raise CheckpointError(f"{key} has no matching weight_g")
             out[base] = torch._weight_norm(value.float(), g.float(), 0).to(value.dtype)
             folded += (value, g)
+            folded_bytes += value.nbytes + g.nbytes
             # In batches: one /proc read per batch, and the sources never all resident at once.
-            if sum(t.numel() * t.element_size() for t in folded) > _FOLD_BATCH_BYTES:
+            if folded_bytes > _FOLD_BATCH_BYTES:
                 release_pages(folded)
-                folded = []
+                folded, folded_bytes = [], 0
         else:
             out[key] = value
     release_pages(folded)

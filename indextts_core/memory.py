@@ -89,7 +89,7 @@ def _page_flags(pagemap, first: int, end: int) -> np.ndarray:
 
 
 def release_weight_pages(modules: Iterable[nn.Module]) -> int:
-    """Drop the resident pages of ``modules``' file-backed CPU weights; returns the bytes advised."""
+    """:func:`release_pages` of ``modules``' parameters and buffers; returns the bytes given back."""
     return release_pages(t for m in modules for t in (*m.parameters(), *m.buffers()))
 
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -346,7 +347,6 @@ class IndexTTS2:
             voice = self._voice(models, speaker, recorder)
         with timer("emotion"):
             emo = self._emotion(models, options.emotion, text, speaker, voice, seed, recorder)
-            self._release(models.voice_modules())
         take = _Take(models, voice, emo, options, targets, limit, timer, recorder, tracker)
 
         gap = np.zeros(targets.gap_samples, dtype=np.float32)
@@ -448,12 +448,9 @@ class IndexTTS2:
             return cached
         dev = self.device
         warnings = check_voice(source).take_warnings
-        self._release(m.segment_modules())
         audio_22k, audio_16k = load_speaker_audio(source)
-        with torch.inference_mode():
-            features, mask = seamless_features(audio_16k)
-            cond_emb = m.w2vbert(features.to(dev), mask.to(dev))
-            self._release([m.w2vbert])  # the largest encoder: its pages go before the conditioners' come
+        with self._reading_a_clip(m), torch.inference_mode():
+            features, mask, cond_emb = self._w2v(m, audio_16k)
             codes, s_ref = m.codec.quantize(cond_emb)
             ref_mel = self._mel(audio_22k.to(dev).float())
             feat = campplus_features(audio_16k.to(dev))
@@ -479,16 +476,30 @@ class IndexTTS2:
         if cached is not None:
             return cached
         audio = load_emotion_audio(source)
-        self._release(m.segment_modules())
-        with torch.inference_mode():
-            features, mask = seamless_features(audio)
-            cond_emb = m.w2vbert(features.to(self.device), mask.to(self.device))
-            self._release([m.w2vbert])
+        with self._reading_a_clip(m), torch.inference_mode():
+            features, mask, cond_emb = self._w2v(m, audio)
             emovec = m.gpt.get_emovec(cond_emb.to(self.dtype))
         if recorder.enabled:
             recorder.emotion_clip(EmotionClipStages(audio_16k=audio, features=features, mask=mask, w2v=cond_emb))
         self._remember(self._emotion_clips, key, emovec)
         return emovec
+
+    @contextmanager
+    def _reading_a_clip(self, m: Models) -> Iterator[None]:
+        """A new clip's features: the segment networks' pages go before, the voice networks' after."""
+        self._release(m.segment_modules())
+        try:
+            yield
+        finally:
+            self._release(m.voice_modules())
+
+    def _w2v(self, m: Models, audio_16k: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Input features, mask and w2v-BERT states of 16 kHz audio; the largest encoder's pages go
+        right after, before the conditioners' come."""
+        features, mask = seamless_features(audio_16k)
+        cond_emb = m.w2vbert(features.to(self.device), mask.to(self.device))
+        self._release([m.w2vbert])
+        return features, mask, cond_emb
 
     def _release(self, modules: list[nn.Module]) -> None:
         if self._release_pages:
